@@ -1,0 +1,206 @@
+"""Import clients: one protocol (what to say) over one transport (how to move it), sync or async."""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Mapping
+from typing import Any, Protocol
+
+from airflow_provider_milvus.exceptions import MilvusImportConfigError
+from airflow_provider_milvus.protocol.cloud import CloudProtocol
+from airflow_provider_milvus.protocol.detect import detect_protocol
+from airflow_provider_milvus.protocol.grpc import GrpcProtocol
+from airflow_provider_milvus.protocol.rest import RestProtocol
+from airflow_provider_milvus.settings import MilvusSettings
+from airflow_provider_milvus.state import BulkInsertState
+from airflow_provider_milvus.transport.driver import run_async, run_sync
+from airflow_provider_milvus.transport.grpc_async import AsyncGrpcTransport
+from airflow_provider_milvus.transport.grpc_sync import SyncGrpcTransport
+from airflow_provider_milvus.transport.http_async import AsyncHttpTransport
+from airflow_provider_milvus.transport.http_sync import SyncHttpTransport
+
+ImportProtocol = GrpcProtocol | RestProtocol | CloudProtocol
+
+
+class SyncTransport(Protocol):
+    def send(self, request: Any) -> Any: ...
+    def close(self) -> None: ...
+
+
+class AsyncTransport(Protocol):
+    async def send(self, request: Any) -> Any: ...
+    async def aclose(self) -> None: ...
+
+
+def make_protocol(settings: MilvusSettings) -> ImportProtocol:
+    """The protocol object for settings whose protocol is already resolved (not ``auto``)."""
+    if settings.protocol == "grpc":
+        return GrpcProtocol(
+            settings.grpc_target, token=settings.token, db_name=settings.db_name, timeout=settings.timeout
+        )
+    if settings.protocol == "rest":
+        return RestProtocol(
+            settings.http_base_url, token=settings.token, db_name=settings.db_name, timeout=settings.timeout
+        )
+    if settings.protocol == "cloud":
+        return CloudProtocol(
+            settings.cloud_endpoint,
+            api_key=settings.cloud_api_key,
+            cluster_id=settings.cloud_cluster_id,
+            db_name=settings.db_name,
+            timeout=settings.timeout,
+        )
+    raise MilvusImportConfigError(f"protocol {settings.protocol!r} must be resolved before a client is made")
+
+
+def _rest_probe(settings: MilvusSettings) -> RestProtocol:
+    return RestProtocol(
+        settings.http_base_url, token=settings.token, db_name=settings.db_name, timeout=settings.timeout
+    )
+
+
+class MilvusImportClient:
+    """Blocking client over one API; resolves ``auto`` on first use and remembers it."""
+
+    def __init__(self, settings: MilvusSettings, transport: SyncTransport | None = None) -> None:
+        self.settings = settings
+        self._transport = transport
+        self._http: SyncHttpTransport | None = None
+        self._protocol: ImportProtocol | None = None
+
+    def __repr__(self) -> str:
+        return f"MilvusImportClient({self.settings!r})"
+
+    def resolve_protocol(self) -> str:
+        """The protocol in use (runs detection once when the connection says ``auto``)."""
+        if self.settings.protocol == "auto":
+            found = run_sync(detect_protocol(_rest_probe(self.settings)), self._http_transport().send)
+            self.settings = self.settings.with_protocol(found)
+        return self.settings.protocol
+
+    def _http_transport(self) -> SyncHttpTransport:
+        if self._http is None:
+            self._http = SyncHttpTransport(verify=self.settings.verify)
+        return self._http
+
+    @property
+    def protocol(self) -> ImportProtocol:
+        if self._protocol is None:
+            self.resolve_protocol()
+            self._protocol = make_protocol(self.settings)
+            if self._transport is None:
+                if self.settings.protocol == "grpc":
+                    self._transport = SyncGrpcTransport(
+                        self.settings.grpc_target, secure=self.settings.secure, server_ca=self.settings.server_ca
+                    )
+                else:
+                    self._transport = self._http_transport()
+        return self._protocol
+
+    def _run(self, operation: Generator[Any, Any, Any]) -> Any:
+        assert self._transport is not None
+        return run_sync(operation, self._transport.send)
+
+    def start_import(
+        self,
+        collection_name: str,
+        files: Any,
+        partition_name: str | None = None,
+        db_name: str | None = None,
+        options: Mapping[str, str] | None = None,
+    ) -> str:
+        """Start a bulk import; returns its job id."""
+        return str(self._run(self.protocol.start_import(collection_name, files, partition_name, db_name, options)))
+
+    def get_import_state(self, job_id: str) -> BulkInsertState:
+        """The job's state now."""
+        state: BulkInsertState = self._run(self.protocol.get_import_state(job_id))
+        return state
+
+    def list_import_states(
+        self, collection_name: str | None = None, db_name: str | None = None
+    ) -> list[BulkInsertState]:
+        """The jobs the server knows, optionally of one collection."""
+        states: list[BulkInsertState] = self._run(self.protocol.list_import_states(collection_name, db_name))
+        return states
+
+    def close(self) -> None:
+        """Close sockets and channels."""
+        for transport in {id(t): t for t in (self._transport, self._http) if t is not None}.values():
+            transport.close()
+        self._transport = self._http = None
+        self._protocol = None
+
+
+class AsyncMilvusImportClient:
+    """The async twin of :class:`MilvusImportClient`, for the triggerer's event loop."""
+
+    def __init__(self, settings: MilvusSettings, transport: AsyncTransport | None = None) -> None:
+        self.settings = settings
+        self._transport = transport
+        self._http: AsyncHttpTransport | None = None
+        self._protocol: ImportProtocol | None = None
+
+    def __repr__(self) -> str:
+        return f"AsyncMilvusImportClient({self.settings!r})"
+
+    def _http_transport(self) -> AsyncHttpTransport:
+        if self._http is None:
+            self._http = AsyncHttpTransport(verify=self.settings.verify)
+        return self._http
+
+    async def resolve_protocol(self) -> str:
+        """The protocol in use (runs detection once when the connection says ``auto``)."""
+        if self.settings.protocol == "auto":
+            found = await run_async(detect_protocol(_rest_probe(self.settings)), self._http_transport().send)
+            self.settings = self.settings.with_protocol(found)
+        return self.settings.protocol
+
+    async def protocol(self) -> ImportProtocol:
+        if self._protocol is None:
+            await self.resolve_protocol()
+            self._protocol = make_protocol(self.settings)
+            if self._transport is None:
+                if self.settings.protocol == "grpc":
+                    self._transport = AsyncGrpcTransport(
+                        self.settings.grpc_target, secure=self.settings.secure, server_ca=self.settings.server_ca
+                    )
+                else:
+                    self._transport = self._http_transport()
+        return self._protocol
+
+    async def _run(self, operation: Generator[Any, Any, Any]) -> Any:
+        assert self._transport is not None
+        return await run_async(operation, self._transport.send)
+
+    async def start_import(
+        self,
+        collection_name: str,
+        files: Any,
+        partition_name: str | None = None,
+        db_name: str | None = None,
+        options: Mapping[str, str] | None = None,
+    ) -> str:
+        """Start a bulk import; returns its job id."""
+        protocol = await self.protocol()
+        return str(await self._run(protocol.start_import(collection_name, files, partition_name, db_name, options)))
+
+    async def get_import_state(self, job_id: str) -> BulkInsertState:
+        """The job's state now."""
+        protocol = await self.protocol()
+        state: BulkInsertState = await self._run(protocol.get_import_state(job_id))
+        return state
+
+    async def list_import_states(
+        self, collection_name: str | None = None, db_name: str | None = None
+    ) -> list[BulkInsertState]:
+        """The jobs the server knows, optionally of one collection."""
+        protocol = await self.protocol()
+        states: list[BulkInsertState] = await self._run(protocol.list_import_states(collection_name, db_name))
+        return states
+
+    async def aclose(self) -> None:
+        """Close sockets and channels."""
+        for transport in {id(t): t for t in (self._transport, self._http) if t is not None}.values():
+            await transport.aclose()
+        self._transport = self._http = None
+        self._protocol = None

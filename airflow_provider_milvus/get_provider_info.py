@@ -1,0 +1,112 @@
+"""Provider metadata Airflow discovers through the ``apache_airflow_provider`` entry point."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_provider_milvus import __version__
+
+#: The ``milvus`` connection's extra fields, declared for the form of Airflow 3.2+.
+CONN_FIELDS: dict[str, dict[str, Any]] = {
+    "token": {
+        "label": "Token",
+        "schema": {"type": ["string", "null"], "format": "password"},
+        "description": "API key or user:password; wins over Login and Password.",
+    },
+    "db_name": {
+        "label": "Database",
+        "schema": {"type": ["string", "null"]},
+        "description": "Milvus database of the collections (empty: the server's default).",
+    },
+    "protocol": {
+        "label": "Protocol",
+        "schema": {"type": ["string", "null"], "enum": ["auto", "grpc", "rest", "cloud"]},
+        "description": "auto finds out what the server speaks; grpc (Milvus 2.2+), rest (RESTful API v2, "
+        "Milvus 2.4+) or cloud (Zilliz Cloud control plane).",
+    },
+    "secure": {
+        "label": "Use TLS for gRPC",
+        "schema": {"type": ["boolean", "null"]},
+        "description": "TLS for gRPC; an https:// URI implies it.",
+    },
+    "server_ca": {
+        "label": "Server CA certificate path",
+        "schema": {"type": ["string", "null"]},
+        "description": "Path to a PEM CA certificate to verify the server with (default: system roots).",
+    },
+    "cloud_api_key": {
+        "label": "Zilliz Cloud API key",
+        "schema": {"type": ["string", "null"], "format": "password"},
+        "description": "Control-plane API key (protocol cloud).",
+    },
+    "cloud_cluster_id": {
+        "label": "Zilliz Cloud cluster id",
+        "schema": {"type": ["string", "null"]},
+        "description": "The cluster's instance id, e.g. in01-xxxxxxxxxxxxxxx (protocol cloud).",
+    },
+    "cloud_endpoint": {
+        "label": "Zilliz Cloud API endpoint",
+        "schema": {"type": ["string", "null"]},
+        "description": "Control-plane base URL (default https://api.cloud.zilliz.com).",
+    },
+    "timeout": {
+        "label": "Request timeout (seconds)",
+        "schema": {"type": ["number", "null"]},
+        "description": "Seconds one request may take (default 30).",
+    },
+}
+
+#: How the standard connection fields are shown for a ``milvus`` connection.
+UI_FIELD_BEHAVIOUR: dict[str, Any] = {
+    "hidden-fields": ["extra"],
+    "relabeling": {"host": "Milvus URI", "schema": "Database (fallback)", "login": "User"},
+    "placeholders": {
+        "host": "http://localhost:19530 or https://in01-xxxx.zillizcloud.com",
+        "port": "19530",
+        "login": "root",
+        "password": "Milvus password",
+        "schema": "default",
+        "token": "user:password or API key",
+        "db_name": "default",
+        "protocol": "auto",
+        "cloud_cluster_id": "in01-xxxxxxxxxxxxxxx",
+        "cloud_endpoint": "https://api.cloud.zilliz.com",
+        "timeout": "30",
+    },
+}
+
+
+def get_provider_info() -> dict[str, Any]:
+    """What this provider adds to Airflow: hook, trigger, sensor, operator and the ``milvus`` connection."""
+    return {
+        "package-name": "airflow-provider-milvus",
+        "name": "Milvus",
+        "description": "Milvus and Zilliz Cloud bulk imports: start them, and wait for them in the triggerer.",
+        "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": "Milvus",
+                "external-doc-url": "https://milvus.io/docs/import-data.md",
+                "tags": ["software"],
+            }
+        ],
+        "hooks": [{"integration-name": "Milvus", "python-modules": ["airflow_provider_milvus.hooks.milvus_import"]}],
+        "triggers": [
+            {"integration-name": "Milvus", "python-modules": ["airflow_provider_milvus.triggers.milvus_import"]}
+        ],
+        "sensors": [
+            {"integration-name": "Milvus", "python-modules": ["airflow_provider_milvus.sensors.milvus_import"]}
+        ],
+        "operators": [
+            {"integration-name": "Milvus", "python-modules": ["airflow_provider_milvus.operators.milvus_import"]}
+        ],
+        "connection-types": [
+            {
+                "hook-class-name": "airflow_provider_milvus.hooks.milvus_import.MilvusImportHook",
+                "connection-type": "milvus",
+                "hook-name": "Milvus",
+                "conn-fields": CONN_FIELDS,
+                "ui-field-behaviour": UI_FIELD_BEHAVIOUR,
+            }
+        ],
+    }

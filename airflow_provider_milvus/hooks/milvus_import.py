@@ -1,0 +1,213 @@
+"""MilvusImportHook: an Airflow ``milvus`` connection as a client for Milvus and Zilliz Cloud bulk imports."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from airflow.providers.common.compat.sdk import BaseHook
+
+from airflow_provider_milvus.client import AsyncMilvusImportClient, MilvusImportClient
+from airflow_provider_milvus.exceptions import MilvusImportConfigError, MilvusImportError
+from airflow_provider_milvus.settings import PROTOCOLS, MilvusSettings, parse_settings
+from airflow_provider_milvus.state import BulkInsertState
+
+
+def _mask(settings: MilvusSettings, password: str | None) -> None:
+    """Register every secret the connection yields with Airflow's secret masker."""
+    try:
+        from airflow.providers.common.compat.sdk import mask_secret
+    except ImportError:  # pragma: no cover - every supported Airflow has it
+        return
+    for secret in (*settings.secrets, password):
+        if secret:
+            mask_secret(secret)
+
+
+class MilvusImportHook(BaseHook):
+    """Start, read and list Milvus bulk imports over gRPC, the RESTful API v2 or Zilliz Cloud.
+
+    :param milvus_conn_id: the ``milvus`` connection to use.
+    :param protocol: overrides the connection's ``protocol`` (``auto``, ``grpc``, ``rest``, ``cloud``);
+        operators pass on what they already resolved so triggers skip detection.
+    """
+
+    conn_name_attr = "milvus_conn_id"
+    default_conn_name = "milvus_default"
+    conn_type = "milvus"
+    hook_name = "Milvus"
+
+    def __init__(self, milvus_conn_id: str = default_conn_name, *, protocol: str | None = None) -> None:
+        super().__init__()
+        if protocol is not None and protocol not in PROTOCOLS:
+            raise MilvusImportConfigError(f"protocol {protocol!r} is not one of {', '.join(PROTOCOLS)}")
+        self.milvus_conn_id = milvus_conn_id
+        self.protocol_override = protocol
+        self._client: MilvusImportClient | None = None
+        self._async_client: AsyncMilvusImportClient | None = None
+
+    # -- settings -------------------------------------------------------------------------
+
+    def settings_from_connection(self, conn: Any, extra: Mapping[str, Any]) -> MilvusSettings:
+        """Read a Connection's fields (UI form, URI or JSON form) into checked settings."""
+        fields = dict(extra)
+        if self.protocol_override and self.protocol_override != "auto":
+            fields["protocol"] = self.protocol_override
+        try:
+            settings = parse_settings(
+                host=conn.host,
+                port=conn.port,
+                login=conn.login,
+                password=conn.password,
+                schema=conn.schema,
+                extra=fields,
+            )
+        except MilvusImportConfigError as error:
+            raise MilvusImportConfigError(f"connection {self.milvus_conn_id!r}: {error}") from None
+        _mask(settings, conn.password)
+        return settings
+
+    def get_settings(self) -> MilvusSettings:
+        """The connection's settings (blocking lookup)."""
+        conn = self.get_connection(self.milvus_conn_id)
+        return self.settings_from_connection(conn, conn.extra_dejson)
+
+    async def aget_settings(self) -> MilvusSettings:
+        """The connection's settings, looked up without blocking the event loop."""
+        from airflow.providers.common.compat.connection import get_async_connection, get_async_extra_dejson
+
+        conn = await get_async_connection(self.milvus_conn_id, self)
+        return self.settings_from_connection(conn, await get_async_extra_dejson(conn))
+
+    # -- clients --------------------------------------------------------------------------
+
+    def get_conn(self) -> MilvusImportClient:
+        """The blocking client, made once per hook."""
+        if self._client is None:
+            self._client = MilvusImportClient(self.get_settings())
+        return self._client
+
+    async def aget_conn(self) -> AsyncMilvusImportClient:
+        """The async client, made once per hook (one connection pool or channel across polls)."""
+        if self._async_client is None:
+            self._async_client = AsyncMilvusImportClient(await self.aget_settings())
+        return self._async_client
+
+    @property
+    def protocol(self) -> str:
+        """The API this connection speaks (``auto`` resolved by asking the server once)."""
+        return self.get_conn().resolve_protocol()
+
+    async def aprotocol(self) -> str:
+        """Async twin of :attr:`protocol`."""
+        client = await self.aget_conn()
+        return await client.resolve_protocol()
+
+    # -- the contract's methods ------------------------------------------------------------
+
+    def start_import(
+        self,
+        collection_name: str,
+        files: list[str] | list[list[str]],
+        partition_name: str | None = None,
+        db_name: str | None = None,
+        options: dict[str, str] | None = None,
+    ) -> str:
+        """Start a bulk import and return its job id."""
+        job_id = self.get_conn().start_import(collection_name, files, partition_name, db_name, options)
+        self.log.info("Milvus accepted the import into %r as job %s", collection_name, job_id)
+        return job_id
+
+    def get_import_state(self, job_id: str) -> BulkInsertState:
+        """The job's state now."""
+        return self.get_conn().get_import_state(job_id)
+
+    def list_import_states(
+        self, collection_name: str | None = None, db_name: str | None = None
+    ) -> list[BulkInsertState]:
+        """The jobs the server knows, optionally of one collection."""
+        return self.get_conn().list_import_states(collection_name, db_name)
+
+    async def astart_import(
+        self,
+        collection_name: str,
+        files: list[str] | list[list[str]],
+        partition_name: str | None = None,
+        db_name: str | None = None,
+        options: dict[str, str] | None = None,
+    ) -> str:
+        """Async twin of :meth:`start_import`."""
+        client = await self.aget_conn()
+        return await client.start_import(collection_name, files, partition_name, db_name, options)
+
+    async def aget_import_state(self, job_id: str) -> BulkInsertState:
+        """Async twin of :meth:`get_import_state`."""
+        client = await self.aget_conn()
+        return await client.get_import_state(job_id)
+
+    async def alist_import_states(
+        self, collection_name: str | None = None, db_name: str | None = None
+    ) -> list[BulkInsertState]:
+        """Async twin of :meth:`list_import_states`."""
+        client = await self.aget_conn()
+        return await client.list_import_states(collection_name, db_name)
+
+    def test_connection(self) -> tuple[bool, str]:
+        """The UI's Test button: reach the server, find its API and list its import jobs."""
+        try:
+            client = self.get_conn()
+            protocol = client.resolve_protocol()
+            jobs = client.list_import_states()
+        except MilvusImportError as error:
+            return False, str(error)
+        except Exception as error:  # the Test button must answer, whatever went wrong
+            return False, f"{type(error).__name__}: {error}"
+        finally:
+            self.close()
+        server = client.settings.server
+        return True, f"Connected to {server} over {protocol}: {len(jobs)} import job(s) visible"
+
+    def close(self) -> None:
+        """Close the blocking client's sockets."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    async def aclose(self) -> None:
+        """Close the async client's sockets or channel."""
+        if self._async_client is not None:
+            await self._async_client.aclose()
+            self._async_client = None
+
+    # -- the connection form (Airflow before 3.2; 3.2+ reads conn-fields from provider info) ---
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """Extra fields of the connection form (wtforms; absent on Airflow 3.3, so import-safe)."""
+        try:
+            from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget, BS3TextFieldWidget
+            from flask_babel import lazy_gettext
+            from wtforms import BooleanField, PasswordField, StringField
+        except ImportError:
+            return {}
+        from airflow_provider_milvus.get_provider_info import CONN_FIELDS
+
+        widgets: dict[str, Any] = {}
+        for key, spec in CONN_FIELDS.items():
+            label = lazy_gettext(spec["label"])
+            description = spec.get("description", "")
+            schema = spec["schema"]
+            if schema.get("format") == "password":
+                widgets[key] = PasswordField(label, widget=BS3PasswordFieldWidget(), description=description)
+            elif schema.get("type") == "boolean":
+                widgets[key] = BooleanField(label, default=False, description=description)
+            else:
+                widgets[key] = StringField(label, widget=BS3TextFieldWidget(), description=description)
+        return widgets
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Relabelled and hidden standard fields of the connection form."""
+        from airflow_provider_milvus.get_provider_info import UI_FIELD_BEHAVIOUR
+
+        return UI_FIELD_BEHAVIOUR

@@ -1,0 +1,112 @@
+"""MilvusImportOperator: starts a Milvus bulk import and waits for it (deferred) to end."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from functools import cached_property
+from typing import Any, ClassVar
+
+from airflow.providers.common.compat.sdk import BaseOperator, conf
+
+from airflow_provider_milvus.completion import complete
+from airflow_provider_milvus.events import read_event
+from airflow_provider_milvus.hooks.milvus_import import MilvusImportHook
+from airflow_provider_milvus.triggers.milvus_import import MilvusImportTrigger
+from airflow_provider_milvus.waiting import WaitSettings, wait_for_job, wait_sync
+
+
+class MilvusImportOperator(BaseOperator):
+    """Starts a bulk import, pushes its ``job_id`` at once, waits for it and pushes the final state.
+
+    :param collection_name: the target collection (templated).
+    :param files: one import unit (a list of paths) or a list of units (templated).
+    :param partition_name: the target partition (templated).
+    :param db_name: the database, when not the connection's (templated).
+    :param options: import options, a dict of strings (templated).
+    :param milvus_conn_id: the ``milvus`` connection.
+    :param wait_for_completion: False returns right after the server accepted the import.
+    :param deferrable: wait in the triggerer, holding no worker slot (default True).
+    :param poll_interval: seconds between polls while waiting.
+    :param timeout: seconds to wait for the job before failing (None: no limit but the task's own).
+    :param max_attempts: consecutive failed reads (network faults, 5xx) before the wait gives up.
+    :param stall_timeout: seconds without any change of state, progress or rows before a stall is reported.
+    :param on_stall: ``warn`` (log, keep waiting) or ``fail``.
+    """
+
+    template_fields: Sequence[str] = ("collection_name", "files", "partition_name", "db_name", "options")
+    template_fields_renderers: ClassVar[dict[str, str]] = {"files": "json", "options": "json"}
+    ui_color = "#00b8d4"
+
+    def __init__(
+        self,
+        *,
+        collection_name: str,
+        files: list[str] | list[list[str]],
+        partition_name: str | None = None,
+        db_name: str | None = None,
+        options: dict[str, str] | None = None,
+        milvus_conn_id: str = MilvusImportHook.default_conn_name,
+        wait_for_completion: bool = True,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=True),
+        poll_interval: float = 10.0,
+        timeout: float | None = None,
+        max_attempts: int = 10,
+        stall_timeout: float | None = None,
+        on_stall: str = "warn",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.collection_name = collection_name
+        self.files = files
+        self.partition_name = partition_name
+        self.db_name = db_name
+        self.options = options
+        self.milvus_conn_id = milvus_conn_id
+        self.wait_for_completion = wait_for_completion
+        self.deferrable = deferrable
+        self.poll_interval = poll_interval
+        self.timeout = timeout
+        self.max_attempts = max_attempts
+        self.stall_timeout = stall_timeout
+        self.on_stall = on_stall
+        # Checked at parse time, so a DAG with a bad setting fails to load with a clear message.
+        WaitSettings(poll_interval, None, max_attempts, stall_timeout, on_stall)
+
+    @cached_property
+    def hook(self) -> MilvusImportHook:
+        """The hook of this task's connection."""
+        return MilvusImportHook(self.milvus_conn_id)
+
+    def execute(self, context: Any) -> Any:
+        """Start the import, push ``job_id``, then wait (deferred, or here when not deferrable)."""
+        job_id = self.hook.start_import(
+            self.collection_name, self.files, self.partition_name, self.db_name, self.options
+        )
+        context["ti"].xcom_push(key="job_id", value=job_id)
+        if not self.wait_for_completion:
+            return None
+        end_time = time.time() + self.timeout if self.timeout else None
+        if self.deferrable:
+            self.defer(
+                trigger=MilvusImportTrigger(
+                    job_id=job_id,
+                    milvus_conn_id=self.milvus_conn_id,
+                    poll_interval=self.poll_interval,
+                    end_time=end_time,
+                    protocol=self.hook.protocol,
+                    max_attempts=self.max_attempts,
+                    stall_timeout=self.stall_timeout,
+                    on_stall=self.on_stall,
+                ),
+                method_name="execute_complete",
+            )
+        settings = WaitSettings(self.poll_interval, end_time, self.max_attempts, self.stall_timeout, self.on_stall)
+        event = wait_sync(wait_for_job(job_id, settings, self.log), lambda: self.hook.get_import_state(job_id))
+        return complete(context, read_event(event, job_id))
+
+    def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> Any:
+        """Resume after the trigger fired: succeed only on a Completed state, push the state in every case."""
+        outcome = read_event(event)
+        self.log.info("Import job %s: %s (%s)", outcome.job_id, outcome.status, outcome.message)
+        return complete(context, outcome)

@@ -1,0 +1,1 @@
+"""The sans-I/O core: build requests and parse answers of the three import APIs, as pure functions."""

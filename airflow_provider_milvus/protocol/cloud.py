@@ -1,0 +1,153 @@
+"""Zilliz Cloud control-plane import jobs: build requests, parse answers. No I/O.
+
+The cloud's progress answers share the REST v2 shape (and an older one), so
+they are read by :func:`rest.parse_progress_data`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+from airflow_provider_milvus import exceptions as exc
+from airflow_provider_milvus.protocol import errors
+from airflow_provider_milvus.protocol.base import HttpOperation, HttpRequest, HttpResponse, Sleep
+from airflow_provider_milvus.protocol.rest import (
+    PREFIX,
+    _Reader,
+    check_name,
+    decode_envelope,
+    encode,
+    normalize_files,
+    normalize_options,
+    parse_list_records,
+    parse_progress_data,
+    require_object,
+)
+from airflow_provider_milvus.state import BulkInsertState
+
+PAGE_SIZE: Final = 100
+#: Zilliz Cloud allows 20 requests per second per user and endpoint: pages are spaced to stay below it.
+PAGE_INTERVAL: Final = 0.06
+MAX_PAGES: Final = 1000
+#: Option keys that belong at the top of a cloud ``create`` body (object storage credentials), not in options.
+_CREDENTIAL_OPTIONS: Final = {
+    "access_key": "accessKey",
+    "accessKey": "accessKey",
+    "secret_key": "secretKey",
+    "secretKey": "secretKey",
+    "token": "token",
+}
+
+
+def check_cloud_job_id(job_id: Any) -> str:
+    """A Zilliz Cloud job id (``job-...``; not an integer) as a clean string."""
+    if not isinstance(job_id, (str, int)) or isinstance(job_id, bool):
+        raise exc.MilvusImportConfigError(f"job id must be a string, got {type(job_id).__name__}")
+    text = str(job_id).strip()
+    if not text:
+        raise exc.MilvusImportConfigError("job id is empty")
+    if any(ch.isspace() or not ch.isprintable() for ch in text) or len(text) > 256:
+        raise exc.MilvusImportConfigError(f"job id {errors.sanitize(text, 60)!r} is not a Zilliz Cloud job id")
+    return text
+
+
+class CloudProtocol:
+    """Requests and answers of the Zilliz Cloud control plane for one cluster."""
+
+    name = "cloud"
+
+    def __init__(
+        self, endpoint: str, *, api_key: str, cluster_id: str, db_name: str = "", timeout: float = 30.0
+    ) -> None:
+        self.endpoint = endpoint.rstrip("/")
+        self._api_key = api_key
+        self.cluster_id = cluster_id
+        self.db_name = db_name
+        self.timeout = timeout
+        self.server = f"{self.endpoint} (cluster {cluster_id})"
+
+    def __repr__(self) -> str:
+        return f"CloudProtocol({self.endpoint!r}, cluster_id={self.cluster_id!r})"
+
+    def request(self, route: str, body: Mapping[str, Any], *, job_id: str | None = None) -> HttpRequest:
+        """A POST to one control-plane import route, with the cluster id in the body."""
+        return HttpRequest(
+            url=f"{self.endpoint}{PREFIX}/{route}",
+            headers={
+                "Content-Type": "application/json",
+                "Accept": "application/json",
+                "Authorization": f"Bearer {self._api_key}",
+            },
+            body=encode({"clusterId": self.cluster_id, **body}),
+            timeout=self.timeout,
+            server=self.server,
+            job_id=job_id,
+        )
+
+    def start_import(
+        self,
+        collection_name: str,
+        files: Any,
+        partition_name: str | None = None,
+        db_name: str | None = None,
+        options: Mapping[str, str] | None = None,
+    ) -> HttpOperation[str]:
+        """``create``: files are object storage URLs; ``access_key``/``secret_key`` options move to the body."""
+        body: dict[str, Any] = {
+            "collectionName": check_name(collection_name, "collection_name", required=True),
+            "objectUrls": normalize_files(files),
+        }
+        partition = check_name(partition_name, "partition_name", required=False)
+        db = check_name(db_name, "db_name", required=False) or self.db_name
+        if partition:
+            body["partitionName"] = partition
+        if db:
+            body["dbName"] = db
+        opts = normalize_options(options)
+        for key, target in _CREDENTIAL_OPTIONS.items():
+            if key in opts:
+                body[target] = opts.pop(key)
+        if opts:
+            body["options"] = opts
+        response = yield self.request("create", body)
+        assert isinstance(response, HttpResponse)
+        what = f"starting a Zilliz Cloud import into {body['collectionName']!r}"
+        data = require_object(
+            decode_envelope(response, what=what, server=self.server, job_id=None), what, server=self.server, job_id=None
+        )
+        job_id = _Reader(data, what, self.server, None).job_id("jobId", "jobID")
+        if not job_id:
+            raise errors.invalid_answer(what, "no 'jobId' in the answer", server=self.server, job_id=None)
+        return job_id
+
+    def get_import_state(self, job_id: str) -> HttpOperation[BulkInsertState]:
+        """``getProgress``: the job's state (current and older answer shapes)."""
+        job = check_cloud_job_id(job_id)
+        what = "reading the Zilliz Cloud import job's progress"
+        response = yield self.request("getProgress", {"jobId": job}, job_id=job)
+        assert isinstance(response, HttpResponse)
+        data = decode_envelope(response, what=what, server=self.server, job_id=job)
+        return parse_progress_data(data, what=what, server=self.server, requested_job_id=job)
+
+    def list_import_states(
+        self, collection_name: str | None = None, db_name: str | None = None
+    ) -> HttpOperation[list[BulkInsertState]]:
+        """``list``, every page, spaced to respect the cloud's rate limit."""
+        collection = check_name(collection_name, "collection_name", required=False)
+        check_name(db_name, "db_name", required=False)
+        what = "listing Zilliz Cloud import jobs"
+        states: list[BulkInsertState] = []
+        for page in range(1, MAX_PAGES + 1):
+            if page > 1:
+                yield Sleep(PAGE_INTERVAL)
+            response = yield self.request("list", {"pageSize": PAGE_SIZE, "currentPage": page})
+            assert isinstance(response, HttpResponse)
+            data = decode_envelope(response, what=what, server=self.server, job_id=None)
+            records, total = parse_list_records(data, what=what, server=self.server)
+            states.extend(records)
+            if not records or len(records) < PAGE_SIZE or (total is not None and page * PAGE_SIZE >= total):
+                break
+        if collection:
+            states = [s for s in states if s.collection_name in ("", collection)]
+        return states

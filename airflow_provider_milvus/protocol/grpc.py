@@ -1,0 +1,213 @@
+"""Milvus gRPC ``MilvusService`` import calls (2.2+): build requests, parse answers. No I/O.
+
+Requests are serialized here and answers parsed here; the transports only
+move the bytes, so the sync (grpcio) and async (grpc.aio) paths share this.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping
+from typing import Any, Final
+
+from google.protobuf.message import DecodeError
+
+from airflow_provider_milvus import exceptions as exc
+from airflow_provider_milvus.proto import milvus_import_pb2 as pb
+from airflow_provider_milvus.protocol import errors
+from airflow_provider_milvus.protocol.base import GrpcOperation, GrpcRequest, GrpcResponse
+from airflow_provider_milvus.protocol.rest import check_name, check_numeric_job_id, normalize_files, normalize_options
+from airflow_provider_milvus.state import BulkInsertState, format_create_time, state_code
+
+SERVICE: Final = "/milvus.proto.milvus.MilvusService"
+IMPORT: Final = f"{SERVICE}/Import"
+GET_IMPORT_STATE: Final = f"{SERVICE}/GetImportState"
+LIST_IMPORT_TASKS: Final = f"{SERVICE}/ListImportTasks"
+
+#: gRPC status names worth another try.
+RETRYABLE_RPC_CODES: Final = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "ABORTED"})
+#: The deprecated ``common.ErrorCode`` values that are passing: ConnectFailed, ForceDeny, RateLimit.
+RETRYABLE_LEGACY_CODES: Final = frozenset({2, 48, 49})
+
+
+def metadata(token: str, db_name: str) -> tuple[tuple[str, str], ...]:
+    """Call metadata: ``authorization`` (base64 of the token or ``user:password``) and ``dbname``."""
+    items: list[tuple[str, str]] = []
+    if token:
+        items.append(("authorization", base64.b64encode(token.encode()).decode()))
+    if db_name:
+        items.append(("dbname", db_name))
+    return tuple(items)
+
+
+def rpc_error(response: GrpcResponse, *, what: str, server: str, job_id: str | None) -> exc.MilvusImportError:
+    """The error for a call that ended with a gRPC status other than OK."""
+    code = response.code
+    kwargs: dict[str, Any] = {
+        "server": server,
+        "job_id": job_id,
+        "code": code,
+        "server_message": errors.sanitize(response.details) or None,
+    }
+    if code == "DEADLINE_EXCEEDED":
+        return exc.MilvusImportTimeoutError(f"{what}: no answer within the deadline", **kwargs)
+    if code == "UNAVAILABLE":
+        return exc.MilvusImportConnectionError(f"{what}: the server is unreachable", **kwargs)
+    if code in RETRYABLE_RPC_CODES:
+        return exc.MilvusImportServerBusyError(f"{what}: the server is busy", **kwargs)
+    if code in ("UNAUTHENTICATED", "PERMISSION_DENIED"):
+        return exc.MilvusImportAuthError(
+            f"{what}: the server refused the credentials; check the connection's token or login and password",
+            **kwargs,
+        )
+    if code == "UNIMPLEMENTED":
+        return exc.MilvusImportRouteNotFoundError(f"{what}: the server does not implement this call", **kwargs)
+    return exc.MilvusImportRequestError(f"{what}: the call failed", **kwargs)
+
+
+def check_status(status: pb.Status, *, what: str, server: str, job_id: str | None) -> None:
+    """Raise for a ``common.Status`` that is not success (``code``, or ``error_code`` on old servers)."""
+    if status.code == 0 and status.error_code == 0:
+        return
+    reason = status.reason or status.detail
+    if status.code != 0:
+        raise errors.milvus_code_error(
+            status.code, reason, server=server, job_id=job_id, what=what, retriable=status.retriable
+        )
+    raise errors.milvus_code_error(
+        status.error_code,
+        reason,
+        server=server,
+        job_id=job_id,
+        what=what,
+        retriable=status.retriable or status.error_code in RETRYABLE_LEGACY_CODES,
+        service_codes=False,
+    )
+
+
+def _decode(message: Any, response: GrpcResponse, *, what: str, server: str, job_id: str | None) -> Any:
+    if response.code != "OK":
+        raise rpc_error(response, what=what, server=server, job_id=job_id)
+    try:
+        message.ParseFromString(response.body)
+    except DecodeError as error:
+        raise errors.invalid_answer(
+            what, f"not a valid protobuf message: {error}", server=server, job_id=job_id
+        ) from None
+    check_status(message.status, what=what, server=server, job_id=job_id)
+    return message
+
+
+def parse_state(message: pb.GetImportStateResponse, *, task_id: str | None, what: str, server: str) -> BulkInsertState:
+    """A GetImportStateResponse (or a ListImportTasks entry) as a BulkInsertState, as pymilvus reads it."""
+    job_id = task_id if task_id is not None else str(message.id)
+    infos = {kv.key: kv.value for kv in message.infos}
+    raw_progress = infos.get("progress_percent", "0").strip() or "0"
+    try:
+        progress = int(float(raw_progress))
+    except ValueError:
+        raise errors.invalid_answer(
+            what,
+            f"progress_percent {errors.sanitize(raw_progress, 40)!r} is not a number",
+            server=server,
+            job_id=job_id,
+        ) from None
+    if not 0 <= progress <= 100:
+        raise errors.invalid_answer(
+            what, f"progress_percent {progress} is outside 0..100", server=server, job_id=job_id
+        )
+    files_text = infos.get("files", "")
+    return BulkInsertState(
+        task_id=job_id,
+        state=state_code(message.state),
+        row_count=message.row_count,
+        progress=progress,
+        infos=infos,
+        failed_reason=infos.get("failed_reason", ""),
+        collection_name=infos.get("collection", ""),
+        partition_name=infos.get("partition", ""),
+        files=[f for f in files_text.split(",") if f],
+        id_ranges=list(message.id_list),
+        create_timestamp=message.create_ts,
+        create_time_str=format_create_time(message.create_ts),
+    )
+
+
+class GrpcProtocol:
+    """Requests and answers of the gRPC import calls for one Milvus server."""
+
+    name = "grpc"
+
+    def __init__(self, server: str, *, token: str = "", db_name: str = "", timeout: float = 30.0) -> None:
+        self.server = server
+        self._token = token
+        self.db_name = db_name
+        self.timeout = timeout
+
+    def __repr__(self) -> str:
+        return f"GrpcProtocol({self.server!r}, db_name={self.db_name!r})"
+
+    def request(self, method: str, message: Any, *, db_name: str = "", job_id: str | None = None) -> GrpcRequest:
+        """One unary call with this server's metadata and deadline."""
+        return GrpcRequest(
+            method=method,
+            body=message.SerializeToString(),
+            metadata=metadata(self._token, db_name or self.db_name),
+            timeout=self.timeout,
+            server=self.server,
+            job_id=job_id,
+        )
+
+    def start_import(
+        self,
+        collection_name: str,
+        files: Any,
+        partition_name: str | None = None,
+        db_name: str | None = None,
+        options: Mapping[str, str] | None = None,
+    ) -> GrpcOperation[str]:
+        """``Import``: one unit of files (one JSON/Parquet file or the NumPy files of a batch); returns tasks[0]."""
+        units = normalize_files(files)
+        if len(units) != 1:
+            raise exc.MilvusImportConfigError(
+                f"gRPC Import takes one unit of files per job, got {len(units)}: start one import per unit, "
+                "or use a Milvus 2.4+ server over REST (protocol 'rest') to import several units as one job"
+            )
+        collection = check_name(collection_name, "collection_name", required=True)
+        db = check_name(db_name, "db_name", required=False) or self.db_name
+        message = pb.ImportRequest(
+            collection_name=collection,
+            partition_name=check_name(partition_name, "partition_name", required=False),
+            files=units[0],
+            options=[pb.KeyValuePair(key=k, value=v) for k, v in normalize_options(options).items()],
+            db_name=db,
+        )
+        response = yield self.request(IMPORT, message, db_name=db)
+        assert isinstance(response, GrpcResponse)
+        what = f"starting an import into {collection!r}"
+        answer = _decode(pb.ImportResponse(), response, what=what, server=self.server, job_id=None)
+        if not answer.tasks:
+            raise errors.invalid_answer(what, "the server returned no task id", server=self.server, job_id=None)
+        return str(answer.tasks[0])
+
+    def get_import_state(self, job_id: str) -> GrpcOperation[BulkInsertState]:
+        """``GetImportState`` of one task."""
+        job = check_numeric_job_id(job_id, "Milvus gRPC")
+        what = "reading the import task's state"
+        response = yield self.request(GET_IMPORT_STATE, pb.GetImportStateRequest(task=int(job)), job_id=job)
+        assert isinstance(response, GrpcResponse)
+        answer = _decode(pb.GetImportStateResponse(), response, what=what, server=self.server, job_id=job)
+        return parse_state(answer, task_id=job, what=what, server=self.server)
+
+    def list_import_states(
+        self, collection_name: str | None = None, db_name: str | None = None
+    ) -> GrpcOperation[list[BulkInsertState]]:
+        """``ListImportTasks``, all of them (limit 0), optionally of one collection."""
+        collection = check_name(collection_name, "collection_name", required=False)
+        db = check_name(db_name, "db_name", required=False) or self.db_name
+        message = pb.ListImportTasksRequest(collection_name=collection, limit=0, db_name=db)
+        response = yield self.request(LIST_IMPORT_TASKS, message, db_name=db)
+        assert isinstance(response, GrpcResponse)
+        what = "listing import tasks"
+        answer = _decode(pb.ListImportTasksResponse(), response, what=what, server=self.server, job_id=None)
+        return [parse_state(task, task_id=None, what=what, server=self.server) for task in answer.tasks]

@@ -1,0 +1,122 @@
+"""MilvusImportSensor: gates downstream tasks on one Milvus bulk import job."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+from functools import cached_property
+from typing import Any
+
+from airflow.providers.common.compat.sdk import AirflowException, BaseSensorOperator, PokeReturnValue, conf
+
+from airflow_provider_milvus.completion import complete
+from airflow_provider_milvus.events import outcome_of, read_event
+from airflow_provider_milvus.exceptions import MilvusImportError
+from airflow_provider_milvus.hooks.milvus_import import MilvusImportHook
+from airflow_provider_milvus.triggers.milvus_import import MilvusImportTrigger
+from airflow_provider_milvus.waiting import ON_STALL
+
+
+class MilvusImportSensor(BaseSensorOperator):
+    """Waits for a Milvus / Zilliz Cloud import job to complete; fails with the server's reason if it fails.
+
+    Deferrable by default: the wait runs in the triggerer and holds no worker slot.
+    With ``deferrable=False`` it is a classic sensor (``mode="poke"`` or ``"reschedule"``).
+    The final state is pushed as ``return_value`` in every outcome where one was read.
+
+    :param job_id: the import job id (templated).
+    :param milvus_conn_id: the ``milvus`` connection.
+    :param deferrable: wait in the triggerer (default: ``[operators] default_deferrable``, else True).
+    :param max_attempts: consecutive failed reads (network faults, 5xx) before the wait gives up.
+    :param stall_timeout: seconds without any change of state, progress or rows before a stall is reported.
+    :param on_stall: ``warn`` (log, keep waiting) or ``fail`` (end the wait as timed out).
+    """
+
+    template_fields: Sequence[str] = ("job_id", "milvus_conn_id")
+    ui_color = "#4fc3f7"
+
+    def __init__(
+        self,
+        *,
+        job_id: str,
+        milvus_conn_id: str = MilvusImportHook.default_conn_name,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=True),
+        max_attempts: int = 10,
+        stall_timeout: float | None = None,
+        on_stall: str = "warn",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if on_stall not in ON_STALL:
+            raise ValueError(f"on_stall must be one of {ON_STALL}, got {on_stall!r}")
+        self.job_id = job_id
+        self.milvus_conn_id = milvus_conn_id
+        self.deferrable = deferrable
+        self.max_attempts = max_attempts
+        self.stall_timeout = stall_timeout
+        self.on_stall = on_stall
+
+    @cached_property
+    def hook(self) -> MilvusImportHook:
+        """The hook of this task's connection."""
+        return MilvusImportHook(self.milvus_conn_id)
+
+    def _checked_job_id(self) -> str:
+        job_id = str(self.job_id).strip() if self.job_id is not None else ""
+        if not job_id or job_id == "None":
+            raise AirflowException(f"{self.task_id}: job_id is empty (check the template or XCom it comes from)")
+        return job_id
+
+    def execute(self, context: Any) -> Any:
+        """Read the job once; finish at once if it already ended, else defer (or poke when not deferrable)."""
+        if not self.deferrable:
+            return super().execute(context)
+        job_id = self._checked_job_id()
+        try:
+            state = self.hook.get_import_state(job_id)
+        except MilvusImportError as error:
+            if not error.retryable:
+                raise AirflowException(str(error)) from None
+            self.log.warning("First read of import job %s failed, the trigger will retry: %s", job_id, error)
+        else:
+            self.log.info("%s", state.summary())
+            if state.is_terminal:
+                return complete(context, outcome_of(state), soft_fail=self.soft_fail, sensor=True)
+        self.defer(
+            trigger=MilvusImportTrigger(
+                job_id=job_id,
+                milvus_conn_id=self.milvus_conn_id,
+                poll_interval=self.poke_interval,
+                end_time=time.time() + self.timeout,
+                protocol=self.hook.protocol,
+                max_attempts=self.max_attempts,
+                stall_timeout=self.stall_timeout,
+                on_stall=self.on_stall,
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=self.timeout + 2 * self.poke_interval + 60),
+        )
+
+    def poke(self, context: Any) -> bool | PokeReturnValue:
+        """One read (poke and reschedule modes); faults worth retrying just mean 'not yet'."""
+        job_id = self._checked_job_id()
+        try:
+            state = self.hook.get_import_state(job_id)
+        except MilvusImportError as error:
+            if error.retryable:
+                self.log.warning("Reading import job %s failed, will try again: %s", job_id, error)
+                return False
+            raise AirflowException(str(error)) from None
+        self.log.info("%s", state.summary())
+        if not state.is_terminal:
+            return False
+        return PokeReturnValue(
+            is_done=True, xcom_value=complete(context, outcome_of(state), soft_fail=self.soft_fail, sensor=True)
+        )
+
+    def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> Any:
+        """Resume after the trigger fired: succeed only on a Completed state, push the state in every case."""
+        outcome = read_event(event, str(self.job_id))
+        self.log.info("Import job %s: %s (%s)", outcome.job_id, outcome.status, outcome.message)
+        return complete(context, outcome, soft_fail=self.soft_fail, sensor=True)

@@ -1,0 +1,1 @@
+"""Transports: they move bytes and report what happened; they interpret nothing."""

@@ -1,0 +1,50 @@
+"""Blocking HTTP transport on one ``requests.Session`` (a pooled keep-alive connection)."""
+
+from __future__ import annotations
+
+import requests
+
+from airflow_provider_milvus.exceptions import MilvusImportError
+from airflow_provider_milvus.protocol.base import HttpRequest, HttpResponse
+from airflow_provider_milvus.transport.errors import network_error
+
+
+class SyncHttpTransport:
+    """POSTs requests and returns the status, headers and (bounded) body; raises only for network faults."""
+
+    def __init__(self, verify: bool | str = True, session: requests.Session | None = None) -> None:
+        self.session = session or requests.Session()
+        self.session.verify = verify
+
+    def send(self, request: HttpRequest) -> HttpResponse:
+        """One round trip; body reading stops one byte past ``max_response_bytes``."""
+        try:
+            with self.session.request(
+                request.method,
+                request.url,
+                data=request.body,
+                headers=dict(request.headers),
+                timeout=request.timeout,
+                stream=True,
+                allow_redirects=False,
+            ) as answer:
+                chunks: list[bytes] = []
+                size = 0
+                for chunk in answer.iter_content(chunk_size=65536):
+                    chunks.append(chunk)
+                    size += len(chunk)
+                    if size > request.max_response_bytes:
+                        break
+                return HttpResponse(
+                    status=answer.status_code,
+                    body=b"".join(chunks),
+                    headers={k.lower(): v for k, v in answer.headers.items()},
+                )
+        except MilvusImportError:
+            raise
+        except Exception as error:
+            raise network_error(error, request.server, request.job_id) from error
+
+    def close(self) -> None:
+        """Close the pooled connections."""
+        self.session.close()

@@ -1,0 +1,80 @@
+"""MilvusImportTrigger: waits for one import job in the triggerer, holding no worker slot."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_provider_milvus.events import ERROR, make_event
+from airflow_provider_milvus.hooks.milvus_import import MilvusImportHook
+from airflow_provider_milvus.waiting import WaitSettings, wait_async, wait_for_job
+
+
+class MilvusImportTrigger(BaseTrigger):
+    """Polls one import job until it ends and fires exactly one event: success, failed, timeout or error.
+
+    :param job_id: the import job (task) id.
+    :param milvus_conn_id: the ``milvus`` connection.
+    :param poll_interval: seconds between polls.
+    :param end_time: the wait's deadline in seconds since the epoch (absolute, so it survives triggerer restarts).
+    :param protocol: the API to use when the caller already resolved it (skips detection).
+    :param max_attempts: consecutive failed reads (retryable faults) before giving up with an error event.
+    :param stall_timeout: seconds without a change of state, progress or rows before a stall is reported.
+    :param on_stall: ``warn`` (log and keep waiting) or ``fail`` (end with a timeout event).
+    """
+
+    def __init__(
+        self,
+        job_id: str,
+        milvus_conn_id: str = MilvusImportHook.default_conn_name,
+        poll_interval: float = 10.0,
+        end_time: float | None = None,
+        protocol: str | None = None,
+        max_attempts: int = 10,
+        stall_timeout: float | None = None,
+        on_stall: str = "warn",
+    ) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self.job_id = str(job_id)
+        self.milvus_conn_id = milvus_conn_id
+        self.protocol = protocol
+        self.wait = WaitSettings(
+            poll_interval=float(poll_interval),
+            end_time=end_time,
+            max_attempts=max_attempts,
+            stall_timeout=stall_timeout,
+            on_stall=on_stall,
+        )
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """Only ids and settings: never a token, password or API key."""
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "job_id": self.job_id,
+                "milvus_conn_id": self.milvus_conn_id,
+                "poll_interval": self.wait.poll_interval,
+                "end_time": self.wait.end_time,
+                "protocol": self.protocol,
+                "max_attempts": self.wait.max_attempts,
+                "stall_timeout": self.wait.stall_timeout,
+                "on_stall": self.wait.on_stall,
+            },
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Poll until the job ends, the deadline passes or the job cannot be read; one event, always."""
+        hook = MilvusImportHook(self.milvus_conn_id, protocol=self.protocol)
+        try:
+            event = await wait_async(
+                wait_for_job(self.job_id, self.wait, self.log),
+                lambda: hook.aget_import_state(self.job_id),
+            )
+        except Exception as error:  # the connection cannot be read, or a bug: still exactly one clear event
+            self.log.exception("Waiting for import job %s failed", self.job_id)
+            event = make_event(ERROR, self.job_id, None, f"{type(error).__name__}: {error}")
+        finally:
+            await hook.aclose()
+        yield TriggerEvent(event)
