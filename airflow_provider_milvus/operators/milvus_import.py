@@ -7,9 +7,10 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import Any, ClassVar
 
-from airflow.providers.common.compat.sdk import BaseOperator, conf
+from airflow.providers.common.compat.sdk import BaseOperator
 
 from airflow_provider_milvus.completion import complete
+from airflow_provider_milvus.config import default_deferrable
 from airflow_provider_milvus.events import read_event
 from airflow_provider_milvus.hooks.milvus_import import MilvusImportHook
 from airflow_provider_milvus.triggers.milvus_import import MilvusImportTrigger
@@ -26,7 +27,7 @@ class MilvusImportOperator(BaseOperator):
     :param options: import options, a dict of strings (templated).
     :param milvus_conn_id: the ``milvus`` connection.
     :param wait_for_completion: False returns right after the server accepted the import.
-    :param deferrable: wait in the triggerer, holding no worker slot (default True).
+    :param deferrable: wait in the triggerer, holding no worker slot (default True, see ``config.default_deferrable``).
     :param poll_interval: seconds between polls while waiting.
     :param timeout: seconds to wait for the job before failing (None: no limit but the task's own).
     :param max_attempts: consecutive failed reads (network faults, 5xx) before the wait gives up.
@@ -48,7 +49,7 @@ class MilvusImportOperator(BaseOperator):
         options: dict[str, str] | None = None,
         milvus_conn_id: str = MilvusImportHook.default_conn_name,
         wait_for_completion: bool = True,
-        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=True),
+        deferrable: bool | None = None,
         poll_interval: float = 10.0,
         timeout: float | None = None,
         max_attempts: int = 10,
@@ -64,7 +65,7 @@ class MilvusImportOperator(BaseOperator):
         self.options = options
         self.milvus_conn_id = milvus_conn_id
         self.wait_for_completion = wait_for_completion
-        self.deferrable = deferrable
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
         self.poll_interval = poll_interval
         self.timeout = timeout
         self.max_attempts = max_attempts

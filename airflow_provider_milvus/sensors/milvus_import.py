@@ -8,9 +8,10 @@ from datetime import timedelta
 from functools import cached_property
 from typing import Any
 
-from airflow.providers.common.compat.sdk import AirflowException, BaseSensorOperator, PokeReturnValue, conf
+from airflow.providers.common.compat.sdk import AirflowException, BaseSensorOperator, PokeReturnValue
 
 from airflow_provider_milvus.completion import complete
+from airflow_provider_milvus.config import default_deferrable
 from airflow_provider_milvus.events import outcome_of, read_event
 from airflow_provider_milvus.exceptions import MilvusImportError
 from airflow_provider_milvus.hooks.milvus_import import MilvusImportHook
@@ -27,7 +28,7 @@ class MilvusImportSensor(BaseSensorOperator):
 
     :param job_id: the import job id (templated).
     :param milvus_conn_id: the ``milvus`` connection.
-    :param deferrable: wait in the triggerer (default: ``[operators] default_deferrable``, else True).
+    :param deferrable: wait in the triggerer (default True, see ``config.default_deferrable``).
     :param max_attempts: consecutive failed reads (network faults, 5xx) before the wait gives up.
     :param stall_timeout: seconds without any change of state, progress or rows before a stall is reported.
     :param on_stall: ``warn`` (log, keep waiting) or ``fail`` (end the wait as timed out).
@@ -41,7 +42,7 @@ class MilvusImportSensor(BaseSensorOperator):
         *,
         job_id: str,
         milvus_conn_id: str = MilvusImportHook.default_conn_name,
-        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=True),
+        deferrable: bool | None = None,
         max_attempts: int = 10,
         stall_timeout: float | None = None,
         on_stall: str = "warn",
@@ -52,7 +53,7 @@ class MilvusImportSensor(BaseSensorOperator):
             raise ValueError(f"on_stall must be one of {ON_STALL}, got {on_stall!r}")
         self.job_id = job_id
         self.milvus_conn_id = milvus_conn_id
-        self.deferrable = deferrable
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
         self.max_attempts = max_attempts
         self.stall_timeout = stall_timeout
         self.on_stall = on_stall
