@@ -15,6 +15,8 @@ RETRYABLE_MILVUS_CODES: Final = frozenset({1, 2, 3, 4, 7, 8, 11})
 #: REST v2 codes: 1800 authentication, 1801 malformed JSON, 1802 missing field, 2100 unknown job.
 REST_AUTH_CODE: Final = 1800
 REST_JOB_NOT_FOUND_CODE: Final = 2100
+#: REST v2: the server's request limiter (merr.ErrHTTPRateLimit).
+REST_RATE_LIMIT_CODE: Final = 1807
 #: Zilliz Cloud: illegal API key, and the cloud's rate limit answer.
 CLOUD_AUTH_CODES: Final = frozenset({21119, 80001})
 CLOUD_RATE_LIMIT_CODES: Final = frozenset({90011})
@@ -104,7 +106,9 @@ def milvus_code_error(
         retriable
         or (service_codes and code in RETRYABLE_MILVUS_CODES)
         or code in CLOUD_RATE_LIMIT_CODES
+        or code == REST_RATE_LIMIT_CODE
         or "rate limit" in lowered
+        or "limiter" in lowered
     ):
         return exc.MilvusImportServerBusyError(f"{what}: the server is busy or not ready", **kwargs)
     return exc.MilvusImportRequestError(f"{what}: the server rejected the request", **kwargs)

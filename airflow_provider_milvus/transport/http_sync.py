@@ -14,7 +14,8 @@ class SyncHttpTransport:
 
     def __init__(self, verify: bool | str = True, session: requests.Session | None = None) -> None:
         self.session = session or requests.Session()
-        self.session.verify = verify
+        # Passed on every request: a session-level verify loses to REQUESTS_CA_BUNDLE (requests issue 3829).
+        self.verify = verify
 
     def send(self, request: HttpRequest) -> HttpResponse:
         """One round trip; body reading stops one byte past ``max_response_bytes``."""
@@ -27,6 +28,7 @@ class SyncHttpTransport:
                 timeout=request.timeout,
                 stream=True,
                 allow_redirects=False,
+                verify=self.verify,
             ) as answer:
                 chunks: list[bytes] = []
                 size = 0
