@@ -1,7 +1,9 @@
 """Handle a failed import: a task that runs whatever happened reads ``failed_reason`` from XCom.
 
 The operator pushes the final BulkInsertState as its ``return_value`` even when the import
-fails, before the task fails, so the clean-up task can say what went wrong.
+fails, before the task fails, so the clean-up task can say what went wrong. The run's state
+follows its leaf task (the report): to fail the run as well, re-raise in the report or add a
+final task with the default trigger rule.
 """
 
 from __future__ import annotations

@@ -1,11 +1,18 @@
-"""Shared fixtures: the REST v2 / Zilliz Cloud emulator and the real Milvus 2.3.5 server."""
+"""Shared set-up: an Airflow home for the test session, the emulator and the real Milvus fixtures.
+
+AIRFLOW_HOME and the DAGs folder are set before anything imports Airflow.
+"""
 
 from __future__ import annotations
 
 import os
+import tempfile
+from pathlib import Path
 
-os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
+REPO = Path(__file__).resolve().parents[1]
+os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="airflow-provider-milvus-tests-"))
+os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(REPO / "example_dags"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
-from tests.emulator.fixtures import *  # noqa: F403
-from tests.milvus_server.fixtures import *  # noqa: F403
+from tests.emulator.fixtures import *  # noqa: E402,F403
+from tests.milvus_server.fixtures import *  # noqa: E402,F403

@@ -1,0 +1,183 @@
+"""The example DAGs, parsed and run with dag.test() against the real Milvus 2.3.5 and the REST v2 emulator.
+
+dag.test() defers for real and runs the trigger inline; the trigger's runs are counted to prove the
+sensor deferred, and the XComs are read back from the metadata database.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pymilvus import Collection
+
+from airflow_provider_milvus.triggers.milvus_import import MilvusImportTrigger
+from tests.emulator.server import ImportEmulator
+from tests.milvus_server.data import write_row_json
+from tests.milvus_server.server import MilvusServer
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "example_dags"
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> None:
+    """A migrated SQLite metadata database in the session's AIRFLOW_HOME."""
+    airflow = Path(sys.executable).with_name("airflow")
+    result = subprocess.run(
+        [str(airflow), "db", "migrate"], capture_output=True, text=True, timeout=300, env=os.environ
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+@pytest.fixture
+def trigger_runs(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """Records every MilvusImportTrigger that ran (its serialized kwargs): proof the task deferred."""
+    runs: list[dict[str, Any]] = []
+    original = MilvusImportTrigger.run
+
+    def run(self: MilvusImportTrigger) -> Any:
+        runs.append(self.serialize()[1])
+        return original(self)
+
+    monkeypatch.setattr(MilvusImportTrigger, "run", run)
+    return runs
+
+
+@pytest.fixture
+def milvus_connection(monkeypatch: pytest.MonkeyPatch) -> Callable[[dict[str, Any]], None]:
+    def set_connection(conn: dict[str, Any]) -> None:
+        monkeypatch.setenv("AIRFLOW_CONN_MILVUS_DEFAULT", json.dumps({"conn_type": "milvus", **conn}))
+
+    return set_connection
+
+
+def dag_named(dag_id: str) -> Any:
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(str(EXAMPLES))
+    assert not bag.import_errors, bag.import_errors
+    return bag.get_dag(dag_id)
+
+
+def xcoms(run_id: str) -> dict[tuple[str, str], Any]:
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        rows = session.query(XComModel).filter(XComModel.run_id == run_id).all()
+        return {(row.task_id, row.key): row.value for row in rows}
+
+
+def states(run: Any) -> dict[str, str]:
+    return {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+
+
+def test_example_dags_parse_without_a_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AIRFLOW_CONN_MILVUS_DEFAULT", raising=False)
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(str(EXAMPLES))
+    assert bag.import_errors == {}
+    assert sorted(bag.dag_ids) == [
+        "example_milvus_import_failure_handling",
+        "example_milvus_import_then_gate",
+        "example_milvus_sensor_external_job",
+    ]
+
+
+@pytest.mark.milvus
+def test_import_then_gate_on_real_milvus(
+    airflow_db: None,
+    running_milvus_server: MilvusServer,
+    import_collection: Collection,
+    data_dir: Path,
+    milvus_connection: Callable[[dict[str, Any]], None],
+    trigger_runs: list[dict[str, Any]],
+) -> None:
+    milvus_connection({"host": running_milvus_server.uri})  # protocol auto: finds gRPC on 2.3
+    path = write_row_json(data_dir / "rows.json", 20000)
+    run = dag_named("example_milvus_import_then_gate").test(
+        run_conf={"collection_name": import_collection.name, "files": [path], "poll_interval": 1}
+    )
+    assert run.state == "success", states(run)
+    assert len(trigger_runs) == 1 and trigger_runs[0]["protocol"] == "grpc"
+    values = xcoms(run.run_id)
+    job_id = values[("start_import", "job_id")]
+    state = values[("wait_for_import", "return_value")]
+    assert state["task_id"] == job_id == trigger_runs[0]["job_id"]
+    assert (state["state_name"], state["row_count"], state["collection_name"]) == (
+        "Completed",
+        20000,
+        import_collection.name,
+    )
+    assert values[("check_rows", "return_value")] == 20000
+
+
+def test_import_then_gate_on_rest_emulator(
+    airflow_db: None,
+    make_emulator: Callable[..., ImportEmulator],
+    milvus_connection: Callable[[dict[str, Any]], None],
+    trigger_runs: list[dict[str, Any]],
+) -> None:
+    emulator = make_emulator(mode="rest", job_duration=4, token="root:Milvus")
+    milvus_connection({"host": emulator.base_url, "login": "root", "password": "Milvus"})
+    run = dag_named("example_milvus_import_then_gate").test(
+        run_conf={"collection_name": "articles", "files": ["/data/articles/1.parquet"]}
+    )
+    assert run.state == "success", states(run)
+    assert len(trigger_runs) == 1 and trigger_runs[0]["protocol"] == "rest"
+    state = xcoms(run.run_id)[("wait_for_import", "return_value")]
+    assert state["state_name"] == "Completed" and state["row_count"] == state["total_rows"] > 0
+    assert state["task_id"] == emulator.job_ids[0]
+    assert emulator.request_count("describe") >= 2
+
+
+@pytest.mark.milvus
+def test_failure_handling_reads_the_reason_on_real_milvus(
+    airflow_db: None,
+    running_milvus_server: MilvusServer,
+    import_collection: Collection,
+    data_dir: Path,
+    milvus_connection: Callable[[dict[str, Any]], None],
+    trigger_runs: list[dict[str, Any]],
+) -> None:
+    milvus_connection({"host": running_milvus_server.uri, "extra": {"protocol": "grpc"}})
+    missing = str(data_dir / "missing.json")
+    run = dag_named("example_milvus_import_failure_handling").test(
+        run_conf={"collection_name": import_collection.name, "files": [missing]}
+    )
+    # The run's state follows its leaf, the all_done report; the import task itself failed.
+    assert states(run) == {"load": "failed", "report": "success"}
+    assert len(trigger_runs) == 1
+    values = xcoms(run.run_id)
+    assert values[("load", "return_value")]["state_name"] == "Failed"
+    report = values[("report", "return_value")]
+    assert report["state"] == "Failed" and "no such file or directory" in report["failed_reason"]
+    assert report["job_id"] == values[("load", "job_id")]
+
+
+def test_sensor_on_an_external_job_on_rest_emulator(
+    airflow_db: None,
+    make_emulator: Callable[..., ImportEmulator],
+    milvus_connection: Callable[[dict[str, Any]], None],
+    trigger_runs: list[dict[str, Any]],
+) -> None:
+    emulator = make_emulator(mode="rest", job_duration=3)
+    job = emulator.create_job("articles", [["/data/1.parquet"]])
+    milvus_connection({"host": emulator.base_url, "extra": {"protocol": "rest"}})
+    run = dag_named("example_milvus_sensor_external_job").test(run_conf={"job_id": job})
+    assert run.state == "success", states(run)
+    assert trigger_runs and trigger_runs[0]["job_id"] == job
+    assert xcoms(run.run_id)[("wait_for_external_import", "return_value")]["state_name"] == "Completed"
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_connection(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    yield
+    monkeypatch.delenv("AIRFLOW_CONN_MILVUS_DEFAULT", raising=False)
