@@ -17,6 +17,7 @@ from airflow_provider_milvus.transport.grpc_async import AsyncGrpcTransport
 from airflow_provider_milvus.transport.grpc_sync import SyncGrpcTransport
 from airflow_provider_milvus.transport.http_async import AsyncHttpTransport
 from airflow_provider_milvus.transport.http_sync import SyncHttpTransport
+from airflow_provider_milvus.transport.ratelimit import limiter_for
 
 ImportProtocol = GrpcProtocol | RestProtocol | CloudProtocol
 
@@ -169,8 +170,17 @@ class AsyncMilvusImportClient:
         return self._protocol
 
     async def _run(self, operation: Generator[Any, Any, Any]) -> Any:
-        assert self._transport is not None
-        return await run_async(operation, self._transport.send)
+        transport = self._transport
+        assert transport is not None
+        if self.settings.protocol != "cloud":
+            return await run_async(operation, transport.send)
+
+        async def limited(request: Any) -> Any:
+            # Zilliz Cloud: at most 20 requests/s per endpoint, shared by every client of this process.
+            await limiter_for(request.url).acquire()
+            return await transport.send(request)
+
+        return await run_async(operation, limited)
 
     async def start_import(
         self,

@@ -8,6 +8,7 @@ deadline, stall detection and progress logging are written here once.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import time
@@ -29,9 +30,10 @@ class ReadState:
 
 @dataclass(frozen=True)
 class Pause:
-    """Instruction: wait this many seconds."""
+    """Instruction: wait this many seconds; ``backoff`` marks a pause after a failed read."""
 
     seconds: float
+    backoff: bool = False
 
 
 WaitOperation = Generator[ReadState | Pause, BulkInsertState | MilvusImportError | None, dict[str, Any]]
@@ -143,7 +145,7 @@ def wait_for_job(
                 delay,
                 answer,
             )
-            yield Pause(delay)
+            yield Pause(delay, backoff=True)
             continue
         if not isinstance(answer, BulkInsertState):
             raise TypeError(f"wait_for_job expects a BulkInsertState or a MilvusImportError, got {answer!r}")
@@ -188,15 +190,24 @@ def wait_sync(operation: WaitOperation, read: Callable[[], BulkInsertState]) -> 
         return stop.value  # type: ignore[no-any-return]
 
 
-async def wait_async(operation: WaitOperation, read: Callable[[], Awaitable[BulkInsertState]]) -> dict[str, Any]:
-    """Drive a wait in the triggerer: awaited reads and sleeps, never blocking the loop."""
-    import asyncio
+async def _sleep(pause: Pause) -> None:
+    await asyncio.sleep(pause.seconds)
 
+
+async def wait_async(
+    operation: WaitOperation,
+    read: Callable[[], Awaitable[BulkInsertState]],
+    pause: Callable[[Pause], Awaitable[None]] = _sleep,
+) -> dict[str, Any]:
+    """Drive a wait in the triggerer: awaited reads and pauses, never blocking the loop.
+
+    ``pause`` lets a shared poller replace the poll-interval sleep by "until my next poll round".
+    """
     try:
         instruction = next(operation)
         while True:
             if isinstance(instruction, Pause):
-                await asyncio.sleep(instruction.seconds)
+                await pause(instruction)
                 instruction = operation.send(None)
                 continue
             try:

@@ -7,6 +7,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_milvus.coalesce import shared_poller
 from airflow_provider_milvus.events import ERROR, make_event
 from airflow_provider_milvus.hooks.milvus_import import MilvusImportHook
 from airflow_provider_milvus.waiting import WaitSettings, wait_async, wait_for_job
@@ -14,6 +15,9 @@ from airflow_provider_milvus.waiting import WaitSettings, wait_async, wait_for_j
 
 class MilvusImportTrigger(BaseTrigger):
     """Polls one import job until it ends and fires exactly one event: success, failed, timeout or error.
+
+    All triggers of a triggerer that use one connection share one client (one HTTP connection
+    pool or gRPC channel) and, with ``coalesce`` (default), one list request per poll interval.
 
     :param job_id: the import job (task) id.
     :param milvus_conn_id: the ``milvus`` connection.
@@ -23,6 +27,7 @@ class MilvusImportTrigger(BaseTrigger):
     :param max_attempts: consecutive failed reads (retryable faults) before giving up with an error event.
     :param stall_timeout: seconds without a change of state, progress or rows before a stall is reported.
     :param on_stall: ``warn`` (log and keep waiting) or ``fail`` (end with a timeout event).
+    :param coalesce: serve this trigger's reads from the shared list poller (False: one read per poll).
     """
 
     def __init__(
@@ -35,11 +40,13 @@ class MilvusImportTrigger(BaseTrigger):
         max_attempts: int = 10,
         stall_timeout: float | None = None,
         on_stall: str = "warn",
+        coalesce: bool = True,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.job_id = str(job_id)
         self.milvus_conn_id = milvus_conn_id
         self.protocol = protocol
+        self.coalesce = coalesce
         self.wait = WaitSettings(
             poll_interval=float(poll_interval),
             end_time=end_time,
@@ -61,6 +68,7 @@ class MilvusImportTrigger(BaseTrigger):
                 "max_attempts": self.wait.max_attempts,
                 "stall_timeout": self.wait.stall_timeout,
                 "on_stall": self.wait.on_stall,
+                "coalesce": self.coalesce,
             },
         )
 
@@ -68,13 +76,20 @@ class MilvusImportTrigger(BaseTrigger):
         """Poll until the job ends, the deadline passes or the job cannot be read; one event, always."""
         hook = MilvusImportHook(self.milvus_conn_id, protocol=self.protocol)
         try:
-            event = await wait_async(
-                wait_for_job(self.job_id, self.wait, self.log),
-                lambda: hook.aget_import_state(self.job_id),
-            )
+            async with shared_poller(
+                self.milvus_conn_id, self.protocol, hook.aget_settings, coalesce=self.coalesce
+            ) as poller:
+                stall = self.wait.stall_timeout
+                poller.watch(self.job_id, self.wait.poll_interval, refresh=stall / 3 if stall else None)
+                try:
+                    event = await wait_async(
+                        wait_for_job(self.job_id, self.wait, self.log),
+                        lambda: poller.read(self.job_id),
+                        poller.pause,
+                    )
+                finally:
+                    poller.unwatch(self.job_id)
         except Exception as error:  # the connection cannot be read, or a bug: still exactly one clear event
             self.log.exception("Waiting for import job %s failed", self.job_id)
             event = make_event(ERROR, self.job_id, None, f"{type(error).__name__}: {error}")
-        finally:
-            await hook.aclose()
         yield TriggerEvent(event)

@@ -10,7 +10,9 @@ import pytest
 
 from airflow_provider_milvus import BulkInsertState
 from airflow_provider_milvus import exceptions as exc
+from airflow_provider_milvus.client import AsyncMilvusImportClient
 from airflow_provider_milvus.hooks.milvus_import import MilvusImportHook
+from airflow_provider_milvus.settings import MilvusSettings, parse_settings
 from airflow_provider_milvus.triggers.milvus_import import MilvusImportTrigger
 
 
@@ -19,22 +21,33 @@ def st(code: int, progress: int = 0, rows: int = 0, reason: str = "") -> BulkIns
 
 
 def script(monkeypatch: pytest.MonkeyPatch, answers: Iterable[BulkInsertState | Exception]) -> list[str]:
-    """Make the hook answer from ``answers`` in order (the last one repeats); returns the ids asked for."""
+    """Make the server answer from ``answers`` in order (the last one repeats); returns the ids asked for.
+
+    The scripted server has no list call, so the shared poller reads job by job.
+    """
     queue = list(answers)
     asked: list[str] = []
 
-    async def aget_import_state(self: MilvusImportHook, job_id: str) -> BulkInsertState:
+    async def get_import_state(self: AsyncMilvusImportClient, job_id: str) -> BulkInsertState:
         asked.append(job_id)
         answer = queue.pop(0) if len(queue) > 1 else queue[0]
         if isinstance(answer, Exception):
             raise answer
         return answer
 
-    async def aclose(self: MilvusImportHook) -> None:
+    async def list_import_states(self: AsyncMilvusImportClient, *args: Any) -> list[BulkInsertState]:
+        raise exc.MilvusImportRouteNotFoundError("no list here", server="s")
+
+    async def aclose(self: AsyncMilvusImportClient) -> None:
         asked.append("closed")
 
-    monkeypatch.setattr(MilvusImportHook, "aget_import_state", aget_import_state)
-    monkeypatch.setattr(MilvusImportHook, "aclose", aclose)
+    async def aget_settings(self: MilvusImportHook) -> MilvusSettings:
+        return parse_settings(host="http://milvus.invalid:19530", extra={"protocol": "rest"})
+
+    monkeypatch.setattr(AsyncMilvusImportClient, "get_import_state", get_import_state)
+    monkeypatch.setattr(AsyncMilvusImportClient, "list_import_states", list_import_states)
+    monkeypatch.setattr(AsyncMilvusImportClient, "aclose", aclose)
+    monkeypatch.setattr(MilvusImportHook, "aget_settings", aget_settings)
     return asked
 
 
@@ -57,6 +70,7 @@ def test_serialize_holds_only_ids_and_settings() -> None:
         "max_attempts": 10,
         "stall_timeout": None,
         "on_stall": "warn",
+        "coalesce": True,
     }
     assert MilvusImportTrigger(**kwargs).serialize() == (path, kwargs)
 
@@ -131,7 +145,12 @@ async def test_stall_warn_keeps_waiting(monkeypatch: pytest.MonkeyPatch, caplog:
 
 
 async def test_a_connection_that_cannot_be_read_is_one_error_event(monkeypatch: pytest.MonkeyPatch) -> None:
-    script(monkeypatch, [RuntimeError("connection milvus_default not found")])
+    script(monkeypatch, [st(6, 100)])
+
+    async def no_connection(self: MilvusImportHook) -> MilvusSettings:
+        raise RuntimeError("connection milvus_default not found")
+
+    monkeypatch.setattr(MilvusImportHook, "aget_settings", no_connection)
     (event,) = await events_of(MilvusImportTrigger(job_id="42", poll_interval=0.001))
     assert event["status"] == "error" and "not found" in event["message"]
 

@@ -1,0 +1,139 @@
+"""The shared poller: one list per round for many triggers, the same events as per-job polling, fallbacks."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from airflow_provider_milvus import BulkInsertState
+from airflow_provider_milvus.client import AsyncMilvusImportClient
+from airflow_provider_milvus.coalesce import Known, merge_summary, plan_fetches
+from airflow_provider_milvus.triggers.milvus_import import MilvusImportTrigger
+from tests.emulator.server import DEFAULT_API_KEY, DEFAULT_CLUSTER_ID, ImportEmulator
+
+
+def st(job: str, code: int, progress: int = 0, rows: int = 0) -> BulkInsertState:
+    return BulkInsertState(task_id=job, state=code, progress=progress, row_count=rows)
+
+
+def test_plan_fetches_reads_only_what_changed_state_or_ended() -> None:
+    listed = {"a": st("a", 2, 40), "b": st("b", 2, 50), "c": st("c", 6, 100), "d": st("d", 0), "f": st("f", 2, 10)}
+    known = {
+        "a": Known(st("a", 2, 30, 300), fetched_at=100.0),  # same state, progress moved: merged from the list
+        "b": Known(st("b", 0, 0), fetched_at=100.0),  # Pending -> Importing: full read
+        "c": Known(st("c", 2, 99, 990), fetched_at=100.0),  # ended: full read
+        "d": Known(None),  # never read in full
+        "e": Known(st("e", 2, 10), fetched_at=100.0),  # not in the list: read directly
+        "f": Known(st("f", 2, 10), fetched_at=0.0, refresh=50.0),  # last full read too old
+    }
+    fetch, from_list = plan_fetches(list(known), listed, known, now=110.0, listing_is_full=False)
+    assert sorted(fetch) == ["b", "c", "d", "e", "f"] and from_list == ["a"]
+
+
+def test_plan_fetches_takes_full_listings_as_they_are() -> None:
+    fetch, from_list = plan_fetches(["a", "z"], {"a": st("a", 2, 40, 400)}, {}, now=0.0, listing_is_full=True)
+    assert fetch == ["z"] and from_list == ["a"]
+
+
+def test_merge_summary_keeps_rows_and_takes_state_and_progress() -> None:
+    full = BulkInsertState(task_id="a", state=2, progress=30, row_count=300, infos={"progress_percent": "30"})
+    merged = merge_summary(full, st("a", 2, 45), with_progress=True)
+    assert (merged.state_name, merged.progress, merged.row_count, merged.infos["progress_percent"]) == (
+        "Started",
+        45,
+        300,
+        "45",
+    )
+    assert merge_summary(full, st("a", 2, 0), with_progress=False) is full  # the cloud list has no progress
+
+
+async def run_triggers(jobs: list[str], conn_id: str, *, coalesce: bool, interval: float = 0.2) -> list[dict[str, Any]]:
+    async def one(job: str) -> dict[str, Any]:
+        trigger = MilvusImportTrigger(job_id=job, milvus_conn_id=conn_id, poll_interval=interval, coalesce=coalesce)
+        events = [event.payload async for event in trigger.run()]
+        assert len(events) == 1
+        return events[0]
+
+    return await asyncio.wait_for(asyncio.gather(*(one(job) for job in jobs)), 120)
+
+
+def connect(monkeypatch: pytest.MonkeyPatch, conn_id: str, **conn: Any) -> None:
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps({"conn_type": "milvus", **conn}))
+
+
+@pytest.mark.parametrize("coalesce", [True, False])
+async def test_many_triggers_same_events_fewer_requests(
+    monkeypatch: pytest.MonkeyPatch, make_emulator: Callable[..., ImportEmulator], coalesce: bool
+) -> None:
+    emulator = make_emulator(mode="rest", job_duration=1.5)
+    jobs = [emulator.create_job("c", [[f"/data/{i}.parquet"]]) for i in range(40)]
+    bad = emulator.create_job("c", [["/data/fail.parquet"]])
+    connect(monkeypatch, "many", host=emulator.base_url, extra={"protocol": "rest"})
+    events = await run_triggers([*jobs, bad], "many", coalesce=coalesce)
+    assert [e["status"] for e in events] == ["success"] * 40 + ["failed"]
+    assert all(e["state"]["row_count"] == e["state"]["total_rows"] > 0 for e in events[:40])
+    assert events[-1]["state"]["failed_reason"]
+    lists, describes = emulator.request_count("list"), emulator.request_count("describe")
+    if coalesce:
+        assert lists >= 1
+        assert describes <= 41 * 3  # first sight, Pending -> Importing, the end: nothing in between
+    else:
+        assert lists == 0 and describes >= 41 * 2
+    assert emulator.max_concurrent_connections <= 16 + 2
+
+
+async def test_coalesced_and_per_job_events_are_identical(
+    monkeypatch: pytest.MonkeyPatch, make_emulator: Callable[..., ImportEmulator]
+) -> None:
+    emulator = make_emulator(mode="rest", speed=0)
+    jobs = [emulator.create_job("c", [[f"/d/{i}.parquet"]]) for i in range(5)]
+    for job in jobs[:4]:
+        emulator.finish_job(job)
+    emulator.fail_job(jobs[4], "bad parquet")
+    connect(monkeypatch, "same", host=emulator.base_url, extra={"protocol": "rest"})
+    coalesced = await run_triggers(jobs, "same", coalesce=True)
+    per_job = await run_triggers(jobs, "same", coalesce=False)
+    assert coalesced == per_job
+
+
+async def test_untrusted_grpc_list_falls_back_to_per_job(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Milvus 2.4+ answers the legacy ListImportTasks with id 0: detected, then one read per job."""
+    reads: list[str] = []
+
+    async def list_import_states(self: AsyncMilvusImportClient, *args: Any) -> list[BulkInsertState]:
+        return [st("0", 2, 0)]
+
+    async def get_import_state(self: AsyncMilvusImportClient, job_id: str) -> BulkInsertState:
+        reads.append(job_id)
+        return st(job_id, 6, 100, 10) if reads.count(job_id) > 1 else st(job_id, 2, 50, 5)
+
+    monkeypatch.setattr(AsyncMilvusImportClient, "list_import_states", list_import_states)
+    monkeypatch.setattr(AsyncMilvusImportClient, "get_import_state", get_import_state)
+    connect(monkeypatch, "legacy", host="http://milvus.invalid:19530", extra={"protocol": "grpc"})
+    events = await run_triggers(["11", "12"], "legacy", coalesce=True, interval=0.01)
+    assert [e["status"] for e in events] == ["success", "success"]
+    assert sorted(set(reads)) == ["11", "12"]
+
+
+async def test_cloud_stays_under_its_rate_limit(
+    monkeypatch: pytest.MonkeyPatch, make_emulator: Callable[..., ImportEmulator]
+) -> None:
+    emulator = make_emulator(mode="cloud", token=DEFAULT_API_KEY, job_duration=1.0)
+    jobs = [emulator.create_job("c", [[f"s3://b/{i}.parquet"]]) for i in range(60)]
+    connect(
+        monkeypatch,
+        "cloudy",
+        extra={
+            "protocol": "cloud",
+            "cloud_endpoint": emulator.base_url,
+            "cloud_api_key": DEFAULT_API_KEY,
+            "cloud_cluster_id": DEFAULT_CLUSTER_ID,
+        },
+    )
+    events = await run_triggers(jobs, "cloudy", coalesce=False, interval=0.05)
+    assert all(e["status"] == "success" for e in events)
+    assert emulator.rate_limited_count("getProgress") == 0 and emulator.rate_limited_count("list") == 0
