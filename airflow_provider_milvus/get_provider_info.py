@@ -10,12 +10,12 @@ from airflow_provider_milvus import __version__
 CONN_FIELDS: dict[str, dict[str, Any]] = {
     "token": {
         "label": "Token",
-        "schema": {"type": ["string", "null"], "format": "password"},
+        "schema": {"type": ["string", "null"], "format": "password", "examples": ["root:Milvus"]},
         "description": "API key or user:password; wins over Login and Password.",
     },
     "db_name": {
         "label": "Database",
-        "schema": {"type": ["string", "null"]},
+        "schema": {"type": ["string", "null"], "examples": ["default"]},
         "description": "Milvus database of the collections (empty: the server's default).",
     },
     "protocol": {
@@ -41,22 +41,23 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
     },
     "cloud_cluster_id": {
         "label": "Zilliz Cloud cluster id",
-        "schema": {"type": ["string", "null"]},
+        "schema": {"type": ["string", "null"], "examples": ["in01-xxxxxxxxxxxxxxx"]},
         "description": "The cluster's instance id, e.g. in01-xxxxxxxxxxxxxxx (protocol cloud).",
     },
     "cloud_endpoint": {
         "label": "Zilliz Cloud API endpoint",
-        "schema": {"type": ["string", "null"]},
+        "schema": {"type": ["string", "null"], "examples": ["https://api.cloud.zilliz.com"]},
         "description": "Control-plane base URL (default https://api.cloud.zilliz.com).",
     },
     "timeout": {
         "label": "Request timeout (seconds)",
-        "schema": {"type": ["number", "null"]},
+        "schema": {"type": ["number", "null"], "examples": [30]},
         "description": "Seconds one request may take (default 30).",
     },
 }
 
-#: How the standard connection fields are shown for a ``milvus`` connection.
+#: How the standard connection fields are shown for a ``milvus`` connection. Airflow 3.3 reads the
+#: relabelling and the standard fields' placeholders; older forms also read the extras' placeholders.
 UI_FIELD_BEHAVIOUR: dict[str, Any] = {
     "hidden-fields": ["extra"],
     "relabeling": {"host": "Milvus URI", "schema": "Database (fallback)", "login": "User"},

@@ -1,15 +1,25 @@
 #!/usr/bin/env bash
-# Creates .venv and installs the provider with everything its tests need. Idempotent.
+# Installs what the project needs on a fresh machine: .venv with the provider and its test tools
+# (Airflow 3.3.2, the Milvus 2.3.5 server wheel, pymilvus as a reference, Playwright), and Debian's
+# Chromium for the browser test (never a browser download). Idempotent: a second run is quick.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
 fi
-stamp=.venv/.installed-$(cat pyproject.toml | sha1sum | cut -c1-12)
+stamp=.venv/.installed-$(sha1sum pyproject.toml | cut -c1-12)
 if [ ! -f "$stamp" ]; then
     .venv/bin/python -m pip install --quiet --upgrade pip
     .venv/bin/python -m pip install --quiet -e '.[test]'
     rm -f .venv/.installed-*
     touch "$stamp"
+fi
+if [ ! -x /usr/bin/chromium ] && [ "${SKIP_CHROMIUM:-0}" != 1 ]; then
+    if [ "$(id -u)" = 0 ]; then
+        echo "setup: installing Debian's chromium for the browser test"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+    else
+        echo "setup: /usr/bin/chromium is missing; run as root or: sudo apt-get install chromium" >&2
+    fi
 fi

@@ -26,9 +26,28 @@ def _is_timeout(error: BaseException) -> bool:
     return bool(names & {"Timeout", "TimeoutException", "TimeoutError", "ReadTimeout", "ConnectTimeout"})
 
 
+def _root_cause(error: BaseException) -> BaseException:
+    """The innermost cause (requests and urllib3 wrap the OS error several times)."""
+    seen: set[int] = set()
+    current = error
+    while id(current) not in seen:
+        seen.add(id(current))
+        inner = current.__cause__ or current.__context__
+        reason = getattr(current, "reason", None)
+        if isinstance(reason, BaseException):
+            inner = reason
+        elif inner is None and current.args and isinstance(current.args[0], BaseException):
+            inner = current.args[0]
+        if inner is None:
+            break
+        current = inner
+    return current
+
+
 def network_error(error: BaseException, server: str, job_id: str | None) -> exc.MilvusImportError:
     """Classify a transport exception: TLS refusal (not retryable), timeout, or connection fault."""
-    detail = f"{type(error).__name__}: {sanitize(str(error), 200)}"
+    cause = _root_cause(error)
+    detail = f"{type(error).__name__}: {sanitize(str(cause), 200)}"
     if _is_tls_failure(error):
         return exc.MilvusImportConfigError(
             f"TLS verification of the server failed ({detail}); "
