@@ -21,7 +21,6 @@ with DAG(
     params={
         "collection_name": Param("articles", type="string", description="The collection to import into."),
         "files": Param(["/data/articles/1.json"], type="array", description="One import unit: absolute paths."),
-        "poll_interval": Param(5, type="number", description="Seconds between polls."),
     },
     doc_md=__doc__,
     render_template_as_native_obj=True,  # params.files renders as a list, not its text

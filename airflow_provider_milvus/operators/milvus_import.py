@@ -17,6 +17,11 @@ from airflow_provider_milvus.triggers.milvus_import import MilvusImportTrigger
 from airflow_provider_milvus.waiting import WaitSettings, wait_for_job, wait_sync
 
 
+def _text(value: Any) -> Any:
+    """A rendered name as text when the template engine turned it into a number."""
+    return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+
+
 class MilvusImportOperator(BaseOperator):
     """Starts a bulk import, pushes its ``job_id`` at once, waits for it and pushes the final state.
 
@@ -81,8 +86,9 @@ class MilvusImportOperator(BaseOperator):
 
     def execute(self, context: Any) -> Any:
         """Start the import, push ``job_id``, then wait (deferred, or here when not deferrable)."""
+        # With render_template_as_native_obj a name like "2024" renders as a number: names are text.
         job_id = self.hook.start_import(
-            self.collection_name, self.files, self.partition_name, self.db_name, self.options
+            _text(self.collection_name), self.files, _text(self.partition_name), _text(self.db_name), self.options
         )
         context["ti"].xcom_push(key="job_id", value=job_id)
         if not self.wait_for_completion:

@@ -11,15 +11,13 @@ from typing import Any, Final
 
 from airflow_provider_milvus import exceptions as exc
 from airflow_provider_milvus.protocol import errors
+from airflow_provider_milvus.protocol.arguments import ImportArgs, check_name
 from airflow_provider_milvus.protocol.base import HttpOperation, HttpRequest, HttpResponse, Sleep
 from airflow_provider_milvus.protocol.rest import (
     PREFIX,
     _Reader,
-    check_name,
     decode_envelope,
     encode,
-    normalize_files,
-    normalize_options,
     parse_list_records,
     parse_progress_data,
     require_object,
@@ -94,17 +92,13 @@ class CloudProtocol:
         options: Mapping[str, str] | None = None,
     ) -> HttpOperation[str]:
         """``create``: files are object storage URLs; ``access_key``/``secret_key`` options move to the body."""
-        body: dict[str, Any] = {
-            "collectionName": check_name(collection_name, "collection_name", required=True),
-            "objectUrls": normalize_files(files),
-        }
-        partition = check_name(partition_name, "partition_name", required=False)
-        db = check_name(db_name, "db_name", required=False) or self.db_name
-        if partition:
-            body["partitionName"] = partition
-        if db:
-            body["dbName"] = db
-        opts = normalize_options(options)
+        args = ImportArgs.check(collection_name, files, partition_name, db_name, options, default_db=self.db_name)
+        body: dict[str, Any] = {"collectionName": args.collection_name, "objectUrls": args.units}
+        if args.partition_name:
+            body["partitionName"] = args.partition_name
+        if args.db_name:
+            body["dbName"] = args.db_name
+        opts = dict(args.options)
         for key, target in _CREDENTIAL_OPTIONS.items():
             if key in opts:
                 body[target] = opts.pop(key)

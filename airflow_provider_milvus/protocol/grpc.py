@@ -15,8 +15,8 @@ from google.protobuf.message import DecodeError
 from airflow_provider_milvus import exceptions as exc
 from airflow_provider_milvus.proto import milvus_import_pb2 as pb
 from airflow_provider_milvus.protocol import errors
+from airflow_provider_milvus.protocol.arguments import ImportArgs, check_name, check_numeric_job_id
 from airflow_provider_milvus.protocol.base import GrpcOperation, GrpcRequest, GrpcResponse
-from airflow_provider_milvus.protocol.rest import check_name, check_numeric_job_id, normalize_files, normalize_options
 from airflow_provider_milvus.state import BulkInsertState, format_create_time, state_code
 
 SERVICE: Final = "/milvus.proto.milvus.MilvusService"
@@ -167,22 +167,21 @@ class GrpcProtocol:
         options: Mapping[str, str] | None = None,
     ) -> GrpcOperation[str]:
         """``Import``: one unit of files (one JSON/Parquet file or the NumPy files of a batch); returns tasks[0]."""
-        units = normalize_files(files)
-        if len(units) != 1:
+        args = ImportArgs.check(collection_name, files, partition_name, db_name, options, default_db=self.db_name)
+        if len(args.units) != 1:
             raise exc.MilvusImportConfigError(
-                f"gRPC Import takes one unit of files per job, got {len(units)}: start one import per unit, "
+                f"gRPC Import takes one unit of files per job, got {len(args.units)}: start one import per unit, "
                 "or use a Milvus 2.4+ server over REST (protocol 'rest') to import several units as one job"
             )
-        collection = check_name(collection_name, "collection_name", required=True)
-        db = check_name(db_name, "db_name", required=False) or self.db_name
+        collection = args.collection_name
         message = pb.ImportRequest(
             collection_name=collection,
-            partition_name=check_name(partition_name, "partition_name", required=False),
-            files=units[0],
-            options=[pb.KeyValuePair(key=k, value=v) for k, v in normalize_options(options).items()],
-            db_name=db,
+            partition_name=args.partition_name,
+            files=args.units[0],
+            options=[pb.KeyValuePair(key=k, value=v) for k, v in args.options.items()],
+            db_name=args.db_name,
         )
-        response = yield self.request(IMPORT, message, db_name=db)
+        response = yield self.request(IMPORT, message, db_name=args.db_name)
         assert isinstance(response, GrpcResponse)
         what = f"starting an import into {collection!r}"
         answer = _decode(pb.ImportResponse(), response, what=what, server=self.server, job_id=None)

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Final
 
 from airflow_provider_milvus import exceptions as exc
 from airflow_provider_milvus.protocol import errors
+from airflow_provider_milvus.protocol.arguments import ImportArgs, check_name, check_numeric_job_id
 from airflow_provider_milvus.protocol.base import MAX_RESPONSE_BYTES, HttpOperation, HttpRequest, HttpResponse
 from airflow_provider_milvus.state import (
     COMPLETED,
@@ -26,7 +27,6 @@ from airflow_provider_milvus.state import (
 )
 
 PREFIX: Final = "/v2/vectordb/jobs/import"
-INT64_MAX: Final = 2**63 - 1
 _DETAIL_KEYS: Final = (
     "fileName",
     "fileSize",
@@ -307,64 +307,6 @@ def parse_list_records(
 # --------------------------------------------------------------------------- requests
 
 
-def check_numeric_job_id(job_id: Any, api: str) -> str:
-    """A Milvus job id (an int64) as its canonical decimal string, or a config error."""
-    if not isinstance(job_id, (str, int)) or isinstance(job_id, bool):
-        raise exc.MilvusImportConfigError(f"job id must be a string, got {type(job_id).__name__}")
-    text = str(job_id).strip()
-    if not text:
-        raise exc.MilvusImportConfigError("job id is empty")
-    if not text.isdigit() or int(text) > INT64_MAX:
-        raise exc.MilvusImportConfigError(
-            f"job id {errors.sanitize(text, 60)!r} is not a Milvus job id: {api} ids are integers "
-            "(Zilliz Cloud 'job-...' ids need the connection protocol 'cloud')"
-        )
-    return str(int(text))
-
-
-def normalize_files(files: Any) -> list[list[str]]:
-    """``files`` as a list of import units (lists of paths), checked; one flat list is one unit."""
-    if isinstance(files, str) or not isinstance(files, Sequence) or not files:
-        raise exc.MilvusImportConfigError("files must be a non-empty list of paths, or a list of such lists")
-    if all(isinstance(f, str) for f in files):
-        units = [list(files)]
-    elif all(isinstance(f, Sequence) and not isinstance(f, str) for f in files):
-        units = [list(f) for f in files]
-    else:
-        raise exc.MilvusImportConfigError("files must be a list of paths, or a list of lists of paths, not a mix")
-    for unit in units:
-        if not unit or not all(isinstance(p, str) and p.strip() for p in unit):
-            raise exc.MilvusImportConfigError(
-                "every import unit in files must be a non-empty list of non-empty path strings"
-            )
-    return units
-
-
-def normalize_options(options: Any) -> dict[str, str]:
-    """Import options as a dict of strings, or a config error naming the bad key."""
-    if options is None:
-        return {}
-    if not isinstance(options, Mapping):
-        raise exc.MilvusImportConfigError(f"options must be a dict of strings, got {type(options).__name__}")
-    for key, value in options.items():
-        if not isinstance(key, str) or not isinstance(value, str):
-            raise exc.MilvusImportConfigError(
-                f"options must be a dict of strings: {key!r} has a {type(value).__name__} value"
-            )
-    return dict(options)
-
-
-def check_name(value: Any, field: str, *, required: bool) -> str:
-    """A collection / partition / database name as a clean string."""
-    if value is None:
-        value = ""
-    if not isinstance(value, str):
-        raise exc.MilvusImportConfigError(f"{field} must be a string, got {type(value).__name__}")
-    if required and not value.strip():
-        raise exc.MilvusImportConfigError(f"{field} is required")
-    return value.strip()
-
-
 def encode(body: Mapping[str, Any]) -> bytes:
     """JSON request body."""
     return json.dumps(body, separators=(",", ":")).encode()
@@ -424,20 +366,15 @@ class RestProtocol:
         options: Mapping[str, str] | None = None,
     ) -> HttpOperation[str]:
         """``create``: start one job over all units of ``files``; returns its id."""
-        db = check_name(db_name, "db_name", required=False) or self.db_name
-        body: dict[str, Any] = {
-            "collectionName": check_name(collection_name, "collection_name", required=True),
-            "files": normalize_files(files),
-        }
-        partition = check_name(partition_name, "partition_name", required=False)
-        if partition:
-            body["partitionName"] = partition
-        if db:
-            body["dbName"] = db
-        opts = normalize_options(options)
-        if opts:
-            body["options"] = opts
-        response = yield self.request("create", body, db_name=db)
+        args = ImportArgs.check(collection_name, files, partition_name, db_name, options, default_db=self.db_name)
+        body: dict[str, Any] = {"collectionName": args.collection_name, "files": args.units}
+        if args.partition_name:
+            body["partitionName"] = args.partition_name
+        if args.db_name:
+            body["dbName"] = args.db_name
+        if args.options:
+            body["options"] = args.options
+        response = yield self.request("create", body, db_name=args.db_name)
         assert isinstance(response, HttpResponse)
         what = f"starting an import into {body['collectionName']!r}"
         data = require_object(

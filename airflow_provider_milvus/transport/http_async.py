@@ -10,6 +10,7 @@ import httpx
 from airflow_provider_milvus.exceptions import MilvusImportError
 from airflow_provider_milvus.protocol.base import HttpRequest, HttpResponse
 from airflow_provider_milvus.transport.errors import network_error
+from airflow_provider_milvus.transport.http_body import BoundedBody
 
 
 def _ssl_context(verify: bool | str) -> ssl.SSLContext | bool:
@@ -48,18 +49,11 @@ class AsyncHttpTransport:
                 headers=dict(request.headers),
                 timeout=httpx.Timeout(request.timeout),
             ) as answer:
-                chunks: list[bytes] = []
-                size = 0
+                body = BoundedBody(request.max_response_bytes)
                 async for chunk in answer.aiter_bytes():
-                    chunks.append(chunk)
-                    size += len(chunk)
-                    if size > request.max_response_bytes:
+                    if body.add(chunk):
                         break
-                return HttpResponse(
-                    status=answer.status_code,
-                    body=b"".join(chunks),
-                    headers={k.lower(): v for k, v in answer.headers.items()},
-                )
+                return body.response(answer.status_code, answer.headers)
         except MilvusImportError:
             raise
         except Exception as error:

@@ -7,6 +7,7 @@ import requests
 from airflow_provider_milvus.exceptions import MilvusImportError
 from airflow_provider_milvus.protocol.base import HttpRequest, HttpResponse
 from airflow_provider_milvus.transport.errors import network_error
+from airflow_provider_milvus.transport.http_body import BoundedBody
 
 
 class SyncHttpTransport:
@@ -30,18 +31,11 @@ class SyncHttpTransport:
                 allow_redirects=False,
                 verify=self.verify,
             ) as answer:
-                chunks: list[bytes] = []
-                size = 0
+                body = BoundedBody(request.max_response_bytes)
                 for chunk in answer.iter_content(chunk_size=65536):
-                    chunks.append(chunk)
-                    size += len(chunk)
-                    if size > request.max_response_bytes:
+                    if body.add(chunk):
                         break
-                return HttpResponse(
-                    status=answer.status_code,
-                    body=b"".join(chunks),
-                    headers={k.lower(): v for k, v in answer.headers.items()},
-                )
+                return body.response(answer.status_code, answer.headers)
         except MilvusImportError:
             raise
         except Exception as error:

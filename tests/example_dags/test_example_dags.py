@@ -103,7 +103,7 @@ def test_import_then_gate_on_real_milvus(
     milvus_connection({"host": running_milvus_server.uri})  # protocol auto: finds gRPC on 2.3
     path = write_row_json(data_dir / "rows.json", 20000)
     run = dag_named("example_milvus_import_then_gate").test(
-        run_conf={"collection_name": import_collection.name, "files": [path], "poll_interval": 1}
+        run_conf={"collection_name": import_collection.name, "files": [path]}
     )
     assert run.state == "success", states(run)
     assert len(trigger_runs) == 1 and trigger_runs[0]["protocol"] == "grpc"
