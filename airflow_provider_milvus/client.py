@@ -112,9 +112,9 @@ class MilvusImportClient:
         """Start a bulk import; returns its job id."""
         return str(self._run(self.protocol.start_import(collection_name, files, partition_name, db_name, options)))
 
-    def get_import_state(self, job_id: str) -> BulkInsertState:
-        """The job's state now."""
-        state: BulkInsertState = self._run(self.protocol.get_import_state(job_id))
+    def get_import_state(self, job_id: str, db_name: str | None = None) -> BulkInsertState:
+        """The job's state now (``db_name``: the job's database when not the connection's)."""
+        state: BulkInsertState = self._run(self.protocol.get_import_state(job_id, db_name))
         return state
 
     def list_import_states(
@@ -194,10 +194,10 @@ class AsyncMilvusImportClient:
         protocol = await self.protocol()
         return str(await self._run(protocol.start_import(collection_name, files, partition_name, db_name, options)))
 
-    async def get_import_state(self, job_id: str) -> BulkInsertState:
+    async def get_import_state(self, job_id: str, db_name: str | None = None) -> BulkInsertState:
         """The job's state now."""
         protocol = await self.protocol()
-        state: BulkInsertState = await self._run(protocol.get_import_state(job_id))
+        state: BulkInsertState = await self._run(protocol.get_import_state(job_id, db_name))
         return state
 
     async def list_import_states(

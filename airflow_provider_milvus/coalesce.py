@@ -107,8 +107,9 @@ def plan_fetches(
 class SharedPoller:
     """Serves state reads for many triggers of one connection from one list request per round."""
 
-    def __init__(self, client: AsyncMilvusImportClient, *, coalesce: bool = True) -> None:
+    def __init__(self, client: AsyncMilvusImportClient, *, coalesce: bool = True, db_name: str | None = None) -> None:
         self.client = client
+        self.db_name = db_name or None
         self.coalesce = coalesce
         self.list_trusted = True
         self.jobs: dict[str, _Job] = {}
@@ -145,7 +146,7 @@ class SharedPoller:
         """The job's state from the newest round this reader has not seen yet (or a direct read)."""
         if not self.coalescing:
             self.requests += 1
-            return await self.client.get_import_state(job_id)
+            return await self.client.get_import_state(job_id, self.db_name)
         job = self.jobs[job_id]
         if job.round < self.round and (job.state is not None or job.error is not None) and job.round >= 0:
             return self._answer(job)
@@ -153,7 +154,7 @@ class SharedPoller:
         if not self.coalescing or (job.state is None and job.error is None):
             # The list turned out untrustworthy, or the job left the round: read it directly.
             self.requests += 1
-            return await self.client.get_import_state(job_id)
+            return await self.client.get_import_state(job_id, self.db_name)
         return self._answer(job)
 
     async def pause(self, pause: Pause) -> None:
@@ -205,7 +206,7 @@ class SharedPoller:
             return
         try:
             self.requests += 1
-            listed_states = await self.client.list_import_states()
+            listed_states = await self.client.list_import_states(None, self.db_name)
         except MilvusImportRouteNotFoundError:
             self._distrust("the server has no list call")
             return
@@ -240,7 +241,7 @@ class SharedPoller:
             async with semaphore:
                 self.requests += 1
                 try:
-                    state = await self.client.get_import_state(job_id)
+                    state = await self.client.get_import_state(job_id, self.db_name)
                 except MilvusImportError as error:
                     if job_id in self.jobs:
                         self.jobs[job_id].error = error
@@ -268,8 +269,9 @@ class SharedPoller:
         await self.client.aclose()
 
 
-_POLLERS: dict[tuple[int, str, str | None, bool], SharedPoller] = {}
-_USERS: dict[tuple[int, str, str | None, bool], int] = {}
+_Key = tuple[int, str, str | None, bool, str | None]
+_POLLERS: dict[_Key, SharedPoller] = {}
+_USERS: dict[_Key, int] = {}
 _LOCKS: dict[int, asyncio.Lock] = {}
 
 
@@ -280,17 +282,18 @@ async def shared_poller(
     get_settings: Callable[[], Awaitable[MilvusSettings]],
     *,
     coalesce: bool = True,
+    db_name: str | None = None,
 ) -> AsyncIterator[SharedPoller]:
     """The poller (and client) shared by every trigger of this event loop on ``conn_id``; closed with the last."""
     loop_id = id(asyncio.get_running_loop())
-    key = (loop_id, conn_id, protocol, coalesce)
+    key: _Key = (loop_id, conn_id, protocol, coalesce, db_name or None)
     lock = _LOCKS.setdefault(loop_id, asyncio.Lock())
     async with lock:
         poller = _POLLERS.get(key)
         if poller is None:
             # Protocol detection, if any, happens on the first read, where its faults are retried.
             client = AsyncMilvusImportClient(await get_settings())
-            poller = _POLLERS[key] = SharedPoller(client, coalesce=coalesce)
+            poller = _POLLERS[key] = SharedPoller(client, coalesce=coalesce, db_name=db_name)
         _USERS[key] = _USERS.get(key, 0) + 1
     try:
         yield poller

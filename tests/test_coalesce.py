@@ -107,7 +107,9 @@ async def test_untrusted_grpc_list_falls_back_to_per_job(monkeypatch: pytest.Mon
     async def list_import_states(self: AsyncMilvusImportClient, *args: Any) -> list[BulkInsertState]:
         return [st("0", 2, 0)]
 
-    async def get_import_state(self: AsyncMilvusImportClient, job_id: str) -> BulkInsertState:
+    async def get_import_state(
+        self: AsyncMilvusImportClient, job_id: str, db_name: str | None = None
+    ) -> BulkInsertState:
         reads.append(job_id)
         return st(job_id, 6, 100, 10) if reads.count(job_id) > 1 else st(job_id, 2, 50, 5)
 
@@ -137,3 +139,20 @@ async def test_cloud_stays_under_its_rate_limit(
     events = await run_triggers(jobs, "cloudy", coalesce=False, interval=0.05)
     assert all(e["status"] == "success" for e in events)
     assert emulator.rate_limited_count("getProgress") == 0 and emulator.rate_limited_count("list") == 0
+
+
+async def test_jobs_of_another_database_are_read_with_its_header(
+    monkeypatch: pytest.MonkeyPatch, make_emulator: Callable[..., ImportEmulator]
+) -> None:
+    """REST reads a job's database only from DB-Name: a trigger given db_name must send it."""
+    emulator = make_emulator(mode="rest", speed=0, strict_db=True)
+    job = emulator.create_job("c", [["/d/1.parquet"]], db_name="analytics")
+    emulator.finish_job(job)
+    connect(monkeypatch, "otherdb", host=emulator.base_url, extra={"protocol": "rest", "db_name": "default"})
+    for coalesce in (True, False):
+        trigger = MilvusImportTrigger(
+            job_id=job, milvus_conn_id="otherdb", poll_interval=0.05, coalesce=coalesce, db_name="analytics"
+        )
+        (event,) = [e.payload async for e in trigger.run()]
+        assert event["status"] == "success", event
+    assert all(r.header("DB-Name") == "analytics" for r in emulator.requests)

@@ -118,9 +118,9 @@ class MilvusImportHook(BaseHook):
         self.log.info("Milvus accepted the import into %r as job %s", collection_name, job_id)
         return job_id
 
-    def get_import_state(self, job_id: str) -> BulkInsertState:
-        """The job's state now."""
-        return self.get_conn().get_import_state(job_id)
+    def get_import_state(self, job_id: str, db_name: str | None = None) -> BulkInsertState:
+        """The job's state now (``db_name``: the job's database when not the connection's)."""
+        return self.get_conn().get_import_state(job_id, db_name)
 
     def list_import_states(
         self, collection_name: str | None = None, db_name: str | None = None
@@ -140,10 +140,10 @@ class MilvusImportHook(BaseHook):
         client = await self.aget_conn()
         return await client.start_import(collection_name, files, partition_name, db_name, options)
 
-    async def aget_import_state(self, job_id: str) -> BulkInsertState:
+    async def aget_import_state(self, job_id: str, db_name: str | None = None) -> BulkInsertState:
         """Async twin of :meth:`get_import_state`."""
         client = await self.aget_conn()
-        return await client.get_import_state(job_id)
+        return await client.get_import_state(job_id, db_name)
 
     async def alist_import_states(
         self, collection_name: str | None = None, db_name: str | None = None

@@ -105,11 +105,14 @@ class MilvusImportOperator(BaseOperator):
                     max_attempts=self.max_attempts,
                     stall_timeout=self.stall_timeout,
                     on_stall=self.on_stall,
+                    db_name=_text(self.db_name),
                 ),
                 method_name="execute_complete",
             )
         settings = WaitSettings(self.poll_interval, end_time, self.max_attempts, self.stall_timeout, self.on_stall)
-        event = wait_sync(wait_for_job(job_id, settings, self.log), lambda: self.hook.get_import_state(job_id))
+        event = wait_sync(
+            wait_for_job(job_id, settings, self.log), lambda: self.hook.get_import_state(job_id, _text(self.db_name))
+        )
         return complete(context, read_event(event, job_id))
 
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> Any:

@@ -115,8 +115,8 @@ class CloudProtocol:
             raise errors.invalid_answer(what, "no 'jobId' in the answer", server=self.server, job_id=None)
         return job_id
 
-    def get_import_state(self, job_id: str) -> HttpOperation[BulkInsertState]:
-        """``getProgress``: the job's state (current and older answer shapes)."""
+    def get_import_state(self, job_id: str, db_name: str | None = None) -> HttpOperation[BulkInsertState]:
+        """``getProgress``: the job's state (current and older answer shapes); job ids are cluster-wide."""
         job = check_cloud_job_id(job_id)
         what = "reading the Zilliz Cloud import job's progress"
         response = yield self.request("getProgress", {"jobId": job}, job_id=job)

@@ -189,11 +189,12 @@ class GrpcProtocol:
             raise errors.invalid_answer(what, "the server returned no task id", server=self.server, job_id=None)
         return str(answer.tasks[0])
 
-    def get_import_state(self, job_id: str) -> GrpcOperation[BulkInsertState]:
-        """``GetImportState`` of one task."""
+    def get_import_state(self, job_id: str, db_name: str | None = None) -> GrpcOperation[BulkInsertState]:
+        """``GetImportState`` of one task (task ids are unique across databases)."""
         job = check_numeric_job_id(job_id, "Milvus gRPC")
         what = "reading the import task's state"
-        response = yield self.request(GET_IMPORT_STATE, pb.GetImportStateRequest(task=int(job)), job_id=job)
+        message = pb.GetImportStateRequest(task=int(job))
+        response = yield self.request(GET_IMPORT_STATE, message, db_name=db_name or "", job_id=job)
         assert isinstance(response, GrpcResponse)
         answer = _decode(pb.GetImportStateResponse(), response, what=what, server=self.server, job_id=job)
         return parse_state(answer, task_id=job, what=what, server=self.server)

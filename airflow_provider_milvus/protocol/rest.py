@@ -385,13 +385,17 @@ class RestProtocol:
             raise errors.invalid_answer(what, "no 'jobId' in the answer", server=self.server, job_id=None)
         return job_id
 
-    def get_import_state(self, job_id: str) -> HttpOperation[BulkInsertState]:
-        """``describe`` (or ``get_progress`` where describe is not routed): the job's state."""
+    def get_import_state(self, job_id: str, db_name: str | None = None) -> HttpOperation[BulkInsertState]:
+        """``describe`` (or ``get_progress`` where describe is not routed): the job's state.
+
+        The server reads the job's database only from the ``DB-Name`` header.
+        """
         job = check_numeric_job_id(job_id, "Milvus REST")
+        db = check_name(db_name, "db_name", required=False)
         what = "reading the import job's progress"
         while True:
             route = "describe" if self.describe_routed else "get_progress"
-            response = yield self.request(route, {"jobId": job}, job_id=job)
+            response = yield self.request(route, {"jobId": job}, db_name=db, job_id=job)
             assert isinstance(response, HttpResponse)
             if response.status == 404 and self.describe_routed:
                 self.describe_routed = False  # an early 2.4 server: only get_progress exists

@@ -32,9 +32,10 @@ class MilvusImportSensor(BaseSensorOperator):
     :param max_attempts: consecutive failed reads (network faults, 5xx) before the wait gives up.
     :param stall_timeout: seconds without any change of state, progress or rows before a stall is reported.
     :param on_stall: ``warn`` (log, keep waiting) or ``fail`` (end the wait as timed out).
+    :param db_name: the job's database when not the connection's (templated).
     """
 
-    template_fields: Sequence[str] = ("job_id", "milvus_conn_id")
+    template_fields: Sequence[str] = ("job_id", "milvus_conn_id", "db_name")
     ui_color = "#4fc3f7"
 
     def __init__(
@@ -46,6 +47,7 @@ class MilvusImportSensor(BaseSensorOperator):
         max_attempts: int = 10,
         stall_timeout: float | None = None,
         on_stall: str = "warn",
+        db_name: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -57,6 +59,7 @@ class MilvusImportSensor(BaseSensorOperator):
         self.max_attempts = max_attempts
         self.stall_timeout = stall_timeout
         self.on_stall = on_stall
+        self.db_name = db_name
 
     @cached_property
     def hook(self) -> MilvusImportHook:
@@ -69,13 +72,16 @@ class MilvusImportSensor(BaseSensorOperator):
             raise AirflowException(f"{self.task_id}: job_id is empty (check the template or XCom it comes from)")
         return job_id
 
+    def _db(self) -> str | None:
+        return str(self.db_name) if self.db_name not in (None, "") else None
+
     def execute(self, context: Any) -> Any:
         """Read the job once; finish at once if it already ended, else defer (or poke when not deferrable)."""
         if not self.deferrable:
             return super().execute(context)
         job_id = self._checked_job_id()
         try:
-            state = self.hook.get_import_state(job_id)
+            state = self.hook.get_import_state(job_id, self._db())
         except MilvusImportError as error:
             if not error.retryable:
                 raise AirflowException(str(error)) from None
@@ -94,6 +100,7 @@ class MilvusImportSensor(BaseSensorOperator):
                 max_attempts=self.max_attempts,
                 stall_timeout=self.stall_timeout,
                 on_stall=self.on_stall,
+                db_name=self._db(),
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=self.timeout + 2 * self.poke_interval + 60),
@@ -103,7 +110,7 @@ class MilvusImportSensor(BaseSensorOperator):
         """One read (poke and reschedule modes); faults worth retrying just mean 'not yet'."""
         job_id = self._checked_job_id()
         try:
-            state = self.hook.get_import_state(job_id)
+            state = self.hook.get_import_state(job_id, self._db())
         except MilvusImportError as error:
             if error.retryable:
                 self.log.warning("Reading import job %s failed, will try again: %s", job_id, error)

@@ -28,6 +28,7 @@ class MilvusImportTrigger(BaseTrigger):
     :param stall_timeout: seconds without a change of state, progress or rows before a stall is reported.
     :param on_stall: ``warn`` (log and keep waiting) or ``fail`` (end with a timeout event).
     :param coalesce: serve this trigger's reads from the shared list poller (False: one read per poll).
+    :param db_name: the job's database when not the connection's (REST reads it from a header).
     """
 
     def __init__(
@@ -41,12 +42,14 @@ class MilvusImportTrigger(BaseTrigger):
         stall_timeout: float | None = None,
         on_stall: str = "warn",
         coalesce: bool = True,
+        db_name: str | None = None,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.job_id = str(job_id)
         self.milvus_conn_id = milvus_conn_id
         self.protocol = protocol
         self.coalesce = coalesce
+        self.db_name = db_name or None
         self.wait = WaitSettings(
             poll_interval=float(poll_interval),
             end_time=end_time,
@@ -69,6 +72,7 @@ class MilvusImportTrigger(BaseTrigger):
                 "stall_timeout": self.wait.stall_timeout,
                 "on_stall": self.wait.on_stall,
                 "coalesce": self.coalesce,
+                "db_name": self.db_name,
             },
         )
 
@@ -77,7 +81,7 @@ class MilvusImportTrigger(BaseTrigger):
         hook = MilvusImportHook(self.milvus_conn_id, protocol=self.protocol)
         try:
             async with shared_poller(
-                self.milvus_conn_id, self.protocol, hook.aget_settings, coalesce=self.coalesce
+                self.milvus_conn_id, self.protocol, hook.aget_settings, coalesce=self.coalesce, db_name=self.db_name
             ) as poller:
                 stall = self.wait.stall_timeout
                 poller.watch(self.job_id, self.wait.poll_interval, refresh=stall / 3 if stall else None)

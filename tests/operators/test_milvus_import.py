@@ -25,7 +25,7 @@ def fake_server(monkeypatch: pytest.MonkeyPatch, states: list[BulkInsertState]) 
         calls.append(args)
         return "42"
 
-    def get_import_state(self: MilvusImportHook, job_id: str) -> BulkInsertState:
+    def get_import_state(self: MilvusImportHook, job_id: str, db_name: str | None = None) -> BulkInsertState:
         return states.pop(0) if len(states) > 1 else states[0]
 
     monkeypatch.setattr(MilvusImportHook, "start_import", start_import)

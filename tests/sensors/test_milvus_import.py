@@ -28,7 +28,7 @@ RUNNING = BulkInsertState(task_id="42", state=2, progress=40, row_count=400)
 
 
 def answer_with(monkeypatch: pytest.MonkeyPatch, answer: BulkInsertState | Exception) -> None:
-    def get_import_state(self: MilvusImportHook, job_id: str) -> BulkInsertState:
+    def get_import_state(self: MilvusImportHook, job_id: str, db_name: str | None = None) -> BulkInsertState:
         if isinstance(answer, Exception):
             raise answer
         return answer

@@ -28,7 +28,9 @@ def script(monkeypatch: pytest.MonkeyPatch, answers: Iterable[BulkInsertState | 
     queue = list(answers)
     asked: list[str] = []
 
-    async def get_import_state(self: AsyncMilvusImportClient, job_id: str) -> BulkInsertState:
+    async def get_import_state(
+        self: AsyncMilvusImportClient, job_id: str, db_name: str | None = None
+    ) -> BulkInsertState:
         asked.append(job_id)
         answer = queue.pop(0) if len(queue) > 1 else queue[0]
         if isinstance(answer, Exception):
@@ -71,6 +73,7 @@ def test_serialize_holds_only_ids_and_settings() -> None:
         "stall_timeout": None,
         "on_stall": "warn",
         "coalesce": True,
+        "db_name": None,
     }
     assert MilvusImportTrigger(**kwargs).serialize() == (path, kwargs)
 
