@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Generator, Mapping
 from typing import Any, Protocol
 
-from airflow_provider_milvus.exceptions import MilvusImportConfigError
+from airflow_provider_milvus.exceptions import MilvusImportConfigError, MilvusImportError
 from airflow_provider_milvus.protocol.cloud import CloudProtocol
 from airflow_provider_milvus.protocol.detect import detect_protocol
+from airflow_provider_milvus.protocol.errors import scrub
 from airflow_provider_milvus.protocol.grpc import GrpcProtocol
 from airflow_provider_milvus.protocol.rest import RestProtocol
 from airflow_provider_milvus.settings import MilvusSettings
@@ -51,6 +53,16 @@ def make_protocol(settings: MilvusSettings) -> ImportProtocol:
             timeout=settings.timeout,
         )
     raise MilvusImportConfigError(f"protocol {settings.protocol!r} must be resolved before a client is made")
+
+
+def secret_forms(settings: MilvusSettings) -> tuple[str, ...]:
+    """The secrets as sent on the wire (plain and base64), for scrubbing what a server echoes."""
+    forms: list[str] = []
+    for secret in settings.secrets:
+        forms += [secret, base64.b64encode(secret.encode()).decode()]
+        if ":" in secret:
+            forms.append(secret.split(":", 1)[1])  # the password part of user:password
+    return tuple(f for f in forms if len(f) >= 4)
 
 
 def _rest_probe(settings: MilvusSettings) -> RestProtocol:
@@ -99,7 +111,10 @@ class MilvusImportClient:
 
     def _run(self, operation: Generator[Any, Any, Any]) -> Any:
         assert self._transport is not None
-        return run_sync(operation, self._transport.send)
+        try:
+            return run_sync(operation, self._transport.send)
+        except MilvusImportError as error:
+            raise scrub(error, secret_forms(self.settings)) from None
 
     def start_import(
         self,
@@ -172,15 +187,16 @@ class AsyncMilvusImportClient:
     async def _run(self, operation: Generator[Any, Any, Any]) -> Any:
         transport = self._transport
         assert transport is not None
-        if self.settings.protocol != "cloud":
-            return await run_async(operation, transport.send)
 
         async def limited(request: Any) -> Any:
             # Zilliz Cloud: at most 20 requests/s per endpoint, shared by every client of this process.
             await limiter_for(request.url).acquire()
             return await transport.send(request)
 
-        return await run_async(operation, limited)
+        try:
+            return await run_async(operation, limited if self.settings.protocol == "cloud" else transport.send)
+        except MilvusImportError as error:
+            raise scrub(error, secret_forms(self.settings)) from None
 
     async def start_import(
         self,

@@ -26,7 +26,7 @@ from airflow_provider_milvus.client import AsyncMilvusImportClient
 from airflow_provider_milvus.exceptions import MilvusImportError, MilvusImportRouteNotFoundError
 from airflow_provider_milvus.settings import MilvusSettings
 from airflow_provider_milvus.state import BulkInsertState
-from airflow_provider_milvus.waiting import Pause
+from airflow_provider_milvus.waiting import Pause, backoff_delay
 
 log = logging.getLogger(__name__)
 
@@ -187,38 +187,57 @@ class SharedPoller:
             self._task = asyncio.get_running_loop().create_task(self._loop(), name="milvus-import-poller")
 
     async def _loop(self) -> None:
+        failures = 0
         while self.jobs and self.coalescing:
             started = time.monotonic()
             self.started += 1
-            await self._run_round()
+            try:
+                list_error = await self._run_round()
+            except Exception as error:  # a bug must end the waits with an error, never hang them
+                log.exception("Polling import jobs on %s failed", self.client.settings.server)
+                failure = MilvusImportError(
+                    f"polling the import jobs failed unexpectedly: {type(error).__name__}: {error}"
+                )
+                for job in self.jobs.values():
+                    job.error = failure
+                list_error = None
             async with self._round_done:
                 self.round = self.started
                 self._round_done.notify_all()
             # One round per (shortest) poll interval, whenever readers arrive: that is the coalescing.
+            # After a failed list the next round backs off (and honours the server's Retry-After).
             interval = min((j.interval for j in self.jobs.values()), default=0.0)
+            if list_error is not None and list_error.retryable:
+                failures += 1
+                interval = max(
+                    interval, backoff_delay(failures, base=min(interval, 5.0), retry_after=list_error.retry_after)
+                )
+            else:
+                failures = 0
             await asyncio.sleep(max(0.0, interval - (time.monotonic() - started)))
         async with self._round_done:
             self._round_done.notify_all()
 
-    async def _run_round(self) -> None:
+    async def _run_round(self) -> MilvusImportError | None:
+        """One list request and the full reads it calls for; returns the list's error, if any."""
         watched = list(self.jobs)
         if not watched:
-            return
+            return None
         try:
             self.requests += 1
             listed_states = await self.client.list_import_states(None, self.db_name)
         except MilvusImportRouteNotFoundError:
             self._distrust("the server has no list call")
-            return
+            return None
         except MilvusImportError as error:
             for job_id in watched:
                 if job_id in self.jobs:
                     self.jobs[job_id].error = error
-            return
+            return error
         watched = [j for j in watched if j in self.jobs]  # readers may have left during the list call
         if any(s.task_id in ("", "0") for s in listed_states):
             self._distrust("the server's list answers job id 0 (Milvus 2.4+ legacy gRPC list)")
-            return
+            return None
         protocol = self.client.settings.protocol
         listed = {s.task_id: s for s in listed_states}
         now = time.monotonic()
@@ -246,9 +265,17 @@ class SharedPoller:
                     if job_id in self.jobs:
                         self.jobs[job_id].error = error
                     return
+                except Exception as error:  # a bug reading one job ends that wait, not the others
+                    log.exception("Reading import job %s failed", job_id)
+                    if job_id in self.jobs:
+                        self.jobs[job_id].error = MilvusImportError(
+                            f"reading the job failed unexpectedly: {type(error).__name__}: {error}", job_id=job_id
+                        )
+                    return
             self._store(job_id, state)
 
         await asyncio.gather(*(fetch_one(j) for j in fetch))
+        return None
 
     def _store(self, job_id: str, state: BulkInsertState) -> None:
         job = self.jobs.get(job_id)

@@ -120,7 +120,7 @@ def _as_timeout(value: Any) -> float:
         raise MilvusImportConfigError(f"connection field 'timeout' must be a number of seconds, got {value!r}")
     try:
         seconds = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise MilvusImportConfigError(
             f"connection field 'timeout' must be a number of seconds, got {value!r}"
         ) from None
@@ -136,7 +136,7 @@ def _as_port(value: Any, source: str) -> int | None:
         raise MilvusImportConfigError(f"{source} must be a port number, got {value!r}")
     try:
         port = int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise MilvusImportConfigError(f"{source} must be a port number, got {value!r}") from None
     if not 0 < port < 65536:
         raise MilvusImportConfigError(f"{source} must be between 1 and 65535, got {port}")
@@ -177,7 +177,13 @@ def parse_settings(
                 f"protocol 'cloud' needs the connection extras {' and '.join(missing)} "
                 "(the Zilliz Cloud API key and cluster id)"
             )
-        if urlsplit(cloud_endpoint).scheme not in ("http", "https") or not urlsplit(cloud_endpoint).hostname:
+        try:
+            endpoint = urlsplit(cloud_endpoint)
+            _ = endpoint.port  # raises ValueError for a port that is not one
+            valid = endpoint.scheme in ("http", "https") and bool(endpoint.hostname)
+        except ValueError:
+            valid = False
+        if not valid:
             raise MilvusImportConfigError(
                 f"connection extra 'cloud_endpoint' must be an http(s) URL such as {DEFAULT_CLOUD_ENDPOINT}"
             )

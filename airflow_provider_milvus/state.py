@@ -65,7 +65,10 @@ def format_create_time(timestamp: int) -> str:
     """Seconds since the epoch as pymilvus prints them (local time), "" if unknown."""
     if timestamp <= 0:
         return ""
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(timestamp))
+    try:
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(timestamp))
+    except (OverflowError, OSError, ValueError):  # not seconds (a hybrid timestamp, garbage): no text
+        return ""
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,12 @@ class WaitSettings:
     on_stall: str = "warn"
 
     def __post_init__(self) -> None:
+        for name in ("poll_interval", "stall_timeout", "end_time"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+                raise ValueError(f"{name} must be a number of seconds, got {type(value).__name__} {value!r}")
+        if isinstance(self.max_attempts, bool) or not isinstance(self.max_attempts, int):
+            raise ValueError(f"max_attempts must be a whole number, got {self.max_attempts!r}")
         if not self.poll_interval > 0:
             raise ValueError(f"poll_interval must be a positive number of seconds, got {self.poll_interval!r}")
         if self.max_attempts < 1:

@@ -50,9 +50,9 @@ class MilvusImportHook(BaseHook):
 
     def settings_from_connection(self, conn: Any, extra: Mapping[str, Any]) -> MilvusSettings:
         """Read a Connection's fields (UI form, URI or JSON form) into checked settings."""
-        fields = dict(extra)
-        if self.protocol_override and self.protocol_override != "auto":
-            fields["protocol"] = self.protocol_override
+        fields: Any = extra
+        if self.protocol_override and self.protocol_override != "auto" and isinstance(extra, Mapping):
+            fields = {**extra, "protocol": self.protocol_override}
         try:
             settings = parse_settings(
                 host=conn.host,

@@ -19,7 +19,7 @@ def check_numeric_job_id(job_id: Any, api: str) -> str:
     text = str(job_id).strip()
     if not text:
         raise exc.MilvusImportConfigError("job id is empty")
-    if not text.isdigit() or int(text) > INT64_MAX:
+    if not (text.isascii() and text.isdigit()) or int(text) > INT64_MAX:
         raise exc.MilvusImportConfigError(
             f"job id {sanitize(text, 60)!r} is not a Milvus job id: {api} ids are integers "
             "(Zilliz Cloud 'job-...' ids need the connection protocol 'cloud')"

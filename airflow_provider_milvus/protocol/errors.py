@@ -28,6 +28,25 @@ RETENTION_HINT: Final = (
 )
 
 
+def is_ascii_digits(text: str) -> bool:
+    """Only 0-9: ``str.isdigit`` also accepts characters such as '²' that ``int()`` refuses."""
+    return text.isascii() and text.isdigit()
+
+
+def scrub(error: exc.MilvusImportError, secrets: tuple[str, ...]) -> exc.MilvusImportError:
+    """Remove the connection's secrets from an error a server's words went into (some echo headers)."""
+    if not secrets:
+        return error
+    text = str(error.args[0]) if error.args else ""
+    said = error.server_message or ""
+    for secret in secrets:
+        if secret and (secret in text or secret in said):
+            text, said = text.replace(secret, "***"), said.replace(secret, "***")
+    error.args = (text, *error.args[1:])
+    error.server_message = said or error.server_message
+    return error
+
+
 def sanitize(text: str, limit: int = 300) -> str:
     """A server's words made safe for one log line: printable, single-line, bounded."""
     cleaned = "".join(ch if ch.isprintable() else " " for ch in text).strip()
@@ -41,7 +60,7 @@ def retry_after_seconds(headers: Mapping[str, str], now: float | None = None) ->
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if is_ascii_digits(value):
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)

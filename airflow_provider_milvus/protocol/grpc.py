@@ -105,7 +105,7 @@ def parse_state(message: pb.GetImportStateResponse, *, task_id: str | None, what
     raw_progress = infos.get("progress_percent", "0").strip() or "0"
     try:
         progress = int(float(raw_progress))
-    except ValueError:
+    except (ValueError, OverflowError):
         raise errors.invalid_answer(
             what,
             f"progress_percent {errors.sanitize(raw_progress, 40)!r} is not a number",

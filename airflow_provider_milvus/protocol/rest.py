@@ -69,6 +69,8 @@ def decode_envelope(response: HttpResponse, *, what: str, server: str, job_id: s
         payload = json.loads(body)
     except (UnicodeDecodeError, ValueError):
         raise errors.invalid_answer(what, "not JSON", server=server, job_id=job_id, body=body) from None
+    except RecursionError:
+        raise errors.invalid_answer(what, "JSON nested too deeply", server=server, job_id=job_id) from None
     if not isinstance(payload, dict):
         raise errors.invalid_answer(
             what,
@@ -78,7 +80,7 @@ def decode_envelope(response: HttpResponse, *, what: str, server: str, job_id: s
             body=body,
         )
     code = payload.get("code")
-    if isinstance(code, str) and code.strip().lstrip("-").isdigit():
+    if isinstance(code, str) and errors.is_ascii_digits(code.strip().lstrip("-")):
         code = int(code)
     if not isinstance(code, int) or isinstance(code, bool):
         raise errors.invalid_answer(what, "no integer 'code' in the answer", server=server, job_id=job_id, body=body)
@@ -126,7 +128,7 @@ class _Reader:
         value = self.data.get(key)
         if value is None or value == "":
             return None
-        if isinstance(value, str) and value.strip().isdigit():
+        if isinstance(value, str) and errors.is_ascii_digits(value.strip()):
             return int(value.strip())
         if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
             return value
@@ -146,7 +148,10 @@ class _Reader:
                 raise self.bad(key, "a number") from None
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise self.bad(key, "a number")
-        percent = value * scale
+        try:
+            percent = value * scale
+        except OverflowError:
+            raise self.bad(key, f"within 0..{100 / scale:g}") from None
         if not 0 <= percent <= 100:
             raise self.bad(key, f"within 0..{100 / scale:g}")
         return int(percent)
@@ -178,7 +183,7 @@ def _timestamp(text: str) -> int:
     text = text.strip()
     if not text:
         return 0
-    if text.isdigit():
+    if errors.is_ascii_digits(text):
         value = int(text)
         return value // 1000 if value > 10**11 else value
     try:
@@ -219,13 +224,14 @@ def parse_progress_data(
     task_id = r.job_id("jobId", "jobID") or requested_job_id
     reason = r.text("reason") or r.text("errorMessage")
     progress = r.percent("progress")
-    if progress is None:
-        progress = r.percent("readyPercentage", scale=100.0)
     state_name = r.text("state")
     if state_name:
         state = rest_state_code(state_name)
-    elif "readyPercentage" in obj or "errorMessage" in obj:  # the older cloud shape has no state
-        state = FAILED if reason else COMPLETED if progress == 100 else STARTED
+    elif "readyPercentage" in obj or "errorMessage" in obj:
+        # The older cloud shape has no state: only its own readyPercentage (0..1) says it is done.
+        ready = r.percent("readyPercentage", scale=100.0)
+        progress = ready if ready is not None else progress
+        state = FAILED if reason else COMPLETED if ready == 100 else STARTED
     else:
         state = UNKNOWN
     if state == COMPLETED and progress is None:

@@ -16,7 +16,7 @@ from airflow_provider_milvus.events import outcome_of, read_event
 from airflow_provider_milvus.exceptions import MilvusImportError
 from airflow_provider_milvus.hooks.milvus_import import MilvusImportHook
 from airflow_provider_milvus.triggers.milvus_import import MilvusImportTrigger
-from airflow_provider_milvus.waiting import ON_STALL
+from airflow_provider_milvus.waiting import WaitSettings
 
 
 class MilvusImportSensor(BaseSensorOperator):
@@ -51,8 +51,8 @@ class MilvusImportSensor(BaseSensorOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if on_stall not in ON_STALL:
-            raise ValueError(f"on_stall must be one of {ON_STALL}, got {on_stall!r}")
+        # Checked at parse time, so a DAG with a bad setting fails to load with a clear message.
+        WaitSettings(float(self.poke_interval), None, max_attempts, stall_timeout, on_stall)
         self.job_id = job_id
         self.milvus_conn_id = milvus_conn_id
         self.deferrable = default_deferrable() if deferrable is None else deferrable

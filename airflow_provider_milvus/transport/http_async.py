@@ -40,8 +40,8 @@ class AsyncHttpTransport:
 
     async def send(self, request: HttpRequest) -> HttpResponse:
         """One round trip; body reading stops one byte past ``max_response_bytes``."""
-        client = await self.client()
         try:
+            client = await self.client()  # a CA file that is not one fails here: a clear TLS error too
             async with client.stream(
                 request.method,
                 request.url,
