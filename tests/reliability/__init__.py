@@ -1,0 +1,1 @@
+"""Reliability suite: faults, bad inputs, properties, secrets, outages and TLS, end to end."""
