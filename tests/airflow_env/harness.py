@@ -341,18 +341,25 @@ class AirflowEnv:
         return report
 
     def processes(self) -> list[psutil.Process]:
-        """Every live process carrying this environment's marker (services, workers, CLI calls)."""
-        found: list[psutil.Process] = []
+        """Every live process of this environment: those carrying its marker, and all their descendants.
+
+        Workers and task processes rename themselves (setproctitle), which wipes the marker from
+        their environment: they are found as descendants of the marked services instead.
+        """
+        found: dict[int, psutil.Process] = {}
         me = os.getpid()
         for proc in psutil.process_iter():
             try:
                 if proc.pid == me or not _alive(proc):
                     continue
                 if proc.environ().get(_MARKER) == self.harness_id:
-                    found.append(proc)
+                    found[proc.pid] = proc
+                    for child in proc.children(recursive=True):
+                        if _alive(child):
+                            found[child.pid] = child
             except psutil.Error:
                 continue
-        return found
+        return list(found.values())
 
     def stop(self, grace: float = 20.0) -> None:
         """Stop every started service: SIGTERM to each process group, SIGKILL after ``grace``; verify none left."""
