@@ -103,7 +103,7 @@ class Tally:
                 f"secrets found: {self.secrets_found}"
             )
         if self.secrets_echoed:
-            lines.append(f"credentials a server echoed, quoted in an error (known bug B11): {self.secrets_echoed}")
+            lines.append(f"credentials a server echoed, quoted in an error (bug B11): {self.secrets_echoed}")
         if self.outages:
             lines.append("outages: " + ", ".join(f"{k} {v}" for k, v in sorted(self.outages.items())))
         return lines

@@ -2,14 +2,16 @@
 
 Properties, for every input:
 
-- nothing escapes but a :class:`MilvusImportError` (the documented failure), or a package bug already
-  pinned by a strict-xfail regression test below (listed in :data:`KNOWN_BUGS`, counted in the tally);
+- nothing escapes but a :class:`MilvusImportError` (the documented failure);
 - no answer parses to a succeeded state unless the raw answer said Completed. The parsers' exact rule:
   REST v2 / Zilliz Cloud: ``data.state == "Completed"``, or, in the older cloud shape (no ``state``; a
   ``readyPercentage`` or ``errorMessage`` key), ``readyPercentage == 1`` with no ``errorMessage``/``reason``;
   gRPC: the raw ``ImportState`` is 6, with an OK call and a zero status;
 - a parsed state is a valid BulkInsertState whose XCom form round-trips;
 - settings never show a secret in ``repr``.
+
+The bugs these properties found (B1-B4, B6, B10 in RELIABILITY.md, fixed in 29f28c5) keep their minimal
+regression tests at the end of this file.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import traceback
 from typing import Any
 
 import pytest
@@ -40,54 +41,13 @@ CLOUD_JOB = "job-01fa0e5d42cjxudhpuehyp"
 FAST = settings(max_examples=250, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 MEDIUM = settings(max_examples=120, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 
-# --------------------------------------------------------------------------- known package bugs
-
-#: Bugs found by these properties; each is pinned by a strict-xfail test at the end of this file.
-KNOWN_BUGS = {
-    "B1": "state.format_create_time: time.localtime() raises OSError/OverflowError for huge timestamps",
-    "B2": "str.isdigit() accepts Unicode digits ('\\u00b2', '\\u0661') that int() refuses: ValueError",
-    "B3": "protocol/grpc.parse_state: progress_percent 'inf' or '1e999' raises OverflowError",
-    "B4": "protocol/rest.decode_envelope: deeply nested JSON raises RecursionError",
-    "B6": "settings.parse_settings: OverflowError / ValueError escape for some port, timeout, cloud_endpoint",
-    "B10": "protocol/rest.parse_progress_data: legacy shape trusts a stray 'progress' 100 as Completed",
-}
-
-
-def known_bug(error: BaseException) -> str | None:
-    """The known bug an unexpected exception is, by its type and where it was raised; None if new."""
-    frames = {frame.name for frame in traceback.extract_tb(error.__traceback__)}
-    if isinstance(error, RecursionError) and "decode_envelope" in frames:
-        return "B4"
-    if "format_create_time" in frames and isinstance(error, OSError | OverflowError | ValueError):
-        return "B1"
-    digit_paths = {"count", "_timestamp", "decode_envelope", "retry_after_seconds", "check_numeric_job_id"}
-    if isinstance(error, ValueError) and "invalid literal for int()" in str(error) and frames & digit_paths:
-        return "B2"
-    if (
-        isinstance(error, ValueError)
-        and "could not convert string to float" in str(error)
-        and "retry_after_seconds" in frames
-    ):
-        return "B2"
-    if isinstance(error, OverflowError) and "parse_state" in frames:
-        return "B3"
-    if "parse_settings" in frames and isinstance(error, OverflowError | ValueError):
-        return "B6"
-    return None
-
 
 def outcome(parser: str, run: Any) -> BulkInsertState | list[BulkInsertState] | None:
-    """Run ``run()``; a MilvusImportError gives None, a known bug is counted, anything else fails the test."""
+    """Run ``run()``; a MilvusImportError gives None, anything else fails the test."""
     TALLY.property_examples[parser] += 1
     try:
         return run()  # type: ignore[no-any-return]
     except MilvusImportError:
-        return None
-    except Exception as error:
-        bug = known_bug(error)
-        if bug is None:
-            raise
-        TALLY.property_known_bug_hits[bug] += 1
         return None
 
 
@@ -270,29 +230,12 @@ def cloud_protocol() -> CloudProtocol:
     return CloudProtocol("https://api.cloud.zilliz.test", api_key="sk-test", cluster_id="in03-abc")
 
 
-def legacy_progress_100(answers: list[HttpResponse]) -> bool:
-    """Known bug B10's pattern: no ``state``, a legacy-shape key, no error, and a ``progress`` of 100."""
-    payload = json.loads(answers[-1].body)
-    data = payload["data"]
-    progress = data.get("progress")
-    if isinstance(progress, str):
-        progress = float(progress)
-    return (
-        not data.get("state")
-        and ("readyPercentage" in data or "errorMessage" in data)
-        and not data.get("errorMessage")
-        and not data.get("reason")
-        and int(progress) == 100
-    )
-
-
 def check_rest_like(parser: str, answers: list[HttpResponse], state: BulkInsertState | None) -> None:
     if state is None:
         return
     check_state(state)
-    if state.succeeded and not rest_said_completed(answers):
-        assert legacy_progress_100(answers), f"{parser}: a false success from {answers}"
-        TALLY.property_known_bug_hits["B10"] += 1
+    if state.succeeded:
+        assert rest_said_completed(answers), f"{parser}: a false success from {answers}"
     if parser == "rest":
         assert answers[0].status in (200, 404)
 
@@ -520,19 +463,13 @@ def test_parse_settings_never_crashes_and_hides_secrets(case: tuple[dict[str, An
     except MilvusImportConfigError as error:
         assert not any(secret in str(error) for secret in secrets)
         return
-    except Exception as error:
-        bug = known_bug(error)
-        if bug is None:
-            raise
-        TALLY.property_known_bug_hits[bug] += 1
-        return
     assert result.protocol in ("auto", "grpc", "rest", "cloud")
     assert 0 < result.port < 65536 and 0 < result.timeout <= 86400 and not math.isnan(result.timeout)
     assert not any(secret in repr(result) for secret in secrets)
     assert result.host and not any(c.isspace() for c in result.host)
 
 
-# --------------------------------------------------------------------------- the bugs found, pinned
+# --------------------------------------------------------------------------- regression tests for the bugs found
 
 
 def _rest_answer(data: dict[str, Any]) -> HttpResponse:
