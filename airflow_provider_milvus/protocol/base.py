@@ -74,8 +74,5 @@ class Sleep:
     seconds: float
 
 
-Request = HttpRequest | GrpcRequest | Sleep
-Response = HttpResponse | GrpcResponse | None
-Operation = Generator[Request, Response, T]
 HttpOperation = Generator[HttpRequest | Sleep, HttpResponse | None, T]
 GrpcOperation = Generator[GrpcRequest | Sleep, GrpcResponse | None, T]
