@@ -31,7 +31,7 @@ from airflow_provider_milvus.waiting import Pause, backoff_delay
 log = logging.getLogger(__name__)
 
 #: A job's full state (rows, details) is re-read at least this often even when its state does not change.
-REFRESH_SECONDS: Final = 300.0
+REFRESH_SECONDS: Final = 900.0
 #: Full reads running at once per poller.
 FETCH_CONCURRENCY: Final = 16
 

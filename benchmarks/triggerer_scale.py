@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import contextlib
 import gc
+import itertools
 import json
 import signal
 import statistics
@@ -344,9 +345,13 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.010, help="emulator latency per request, s")
     parser.add_argument("--no-tracemalloc", action="store_true", help="skip the tracemalloc runs")
     parser.add_argument("--refresh", action=argparse.BooleanOptionalAction, default=None)
+    parser.add_argument("--report", metavar="RAW_JSON", help="print the tables of an earlier run's raw results")
     args = parser.parse_args()
     if args.worker:
         worker_entry(args.worker)
+        return
+    if args.report:
+        print(report_from(json.loads(Path(args.report).read_text())))
         return
 
     sizes = args.sizes or ([100, 1000] if args.quick else [100, 1000, 5000])
@@ -517,6 +522,30 @@ def report(
             "What our process pays (CPU net of the idle process; memory over the same process before the triggers):",
         ),
     ]
+    marginal = []
+    for mode in ("coalesced", "per-job"):
+        for small, large in itertools.pairwise(sizes):
+            grow = large - small
+            rss = (
+                _pick(results[(large, mode)], "rss_kb_per_trigger") * large
+                - _pick(results[(small, mode)], "rss_kb_per_trigger") * small
+            ) / grow
+            tm_small, tm_large = traced.get((small, mode)), traced.get((large, mode))
+            tm = (
+                (tm_large["traced_kb_per_trigger"] * large - tm_small["traced_kb_per_trigger"] * small) / grow
+                if tm_small and tm_large
+                else float("nan")
+            )
+            marginal.append([mode, f"{small} -> {large}", rss, tm])
+    if marginal:
+        parts += [
+            "",
+            table(
+                ["mode", "triggers", "RSS KB per added trigger", "tracemalloc KB per added trigger"],
+                marginal,
+                "Memory per trigger at the margin (growth between two sizes, fixed costs cancelled):",
+            ),
+        ]
     if refreshed is not None:
         routes = refreshed["routes_per_interval"]
         parts += [
@@ -552,6 +581,17 @@ def report(
             ),
         ]
     return "\n".join(parts)
+
+
+def report_from(raw: dict[str, Any]) -> str:
+    """The tables of a saved run (``.cache/benchmarks/triggerer_scale.json``)."""
+    results: dict[tuple[int, str], list[dict[str, Any]]] = {}
+    for run in raw["runs"]:
+        results.setdefault((run["n"], run["mode"]), []).append(run)
+    traced = {(run["n"], run["mode"]): run for run in raw["tracemalloc"]}
+    sizes = sorted({n for n, _ in results})
+    interval = raw["runs"][0]["interval"]
+    return report(sizes, results, traced, interval, raw.get("refresh"))
 
 
 def _progress(result: dict[str, Any]) -> None:
