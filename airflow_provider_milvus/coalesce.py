@@ -61,12 +61,14 @@ class Known:
 def merge_summary(full: BulkInsertState, summary: BulkInsertState, *, with_progress: bool) -> BulkInsertState:
     """The last full state brought up to date with a list entry's state (and progress, where listed)."""
     progress = summary.progress if with_progress else full.progress
-    if (full.state, full.progress) == (summary.state, progress):
+    if (full.state, full.progress, full.server_state) == (summary.state, progress, summary.server_state):
         return full
     infos = dict(full.infos)
     if "progress_percent" in infos or with_progress:
         infos["progress_percent"] = str(progress)
-    return replace(full, state=summary.state, state_name="", progress=progress, infos=infos)
+    return replace(
+        full, state=summary.state, state_name="", progress=progress, infos=infos, server_state=summary.server_state
+    )
 
 
 def plan_fetches(

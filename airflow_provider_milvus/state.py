@@ -92,6 +92,8 @@ class BulkInsertState:
     file_size: int | None = None
     details: list[dict[str, Any]] = field(default_factory=list)
     state_name: str = ""
+    #: The state word exactly as the server sent it (REST: ``Importing``, ``Uncommitted``...; gRPC: the enum name).
+    server_state: str = ""
 
     def __post_init__(self) -> None:
         if not isinstance(self.task_id, str):
@@ -107,6 +109,8 @@ class BulkInsertState:
             raise ValueError(f"BulkInsertState.state_name {self.state_name!r} does not match state {self.state}")
         if not 0 <= self.progress <= 100:
             raise ValueError(f"BulkInsertState.progress {self.progress} is outside 0..100")
+        if not isinstance(self.server_state, str):
+            raise TypeError(f"BulkInsertState.server_state must be a str, got {type(self.server_state).__name__}")
 
     @property
     def ids(self) -> list[int]:
@@ -115,6 +119,11 @@ class BulkInsertState:
         for i in range(0, len(self.id_ranges) - 1, 2):
             out.extend(range(self.id_ranges[i], self.id_ranges[i + 1]))
         return out
+
+    @property
+    def staged(self) -> bool:
+        """True when a two-phase import (Milvus 3.0+) waits for a commit: its data is staged, not yet visible."""
+        return self.server_state == "Uncommitted"
 
     @property
     def is_terminal(self) -> bool:
@@ -151,6 +160,7 @@ class BulkInsertState:
             "complete_time": self.complete_time,
             "file_size": self.file_size,
             "details": [dict(d) for d in self.details],
+            "server_state": self.server_state,
         }
 
     @classmethod
@@ -168,6 +178,7 @@ class BulkInsertState:
         for key in ("files", "id_ranges"):
             kwargs[key] = list(kwargs.get(key) or [])
         kwargs["details"] = [dict(d) for d in kwargs.get("details") or []]
+        kwargs["server_state"] = kwargs.get("server_state") or ""  # absent from 0.1 XComs
         return cls(**kwargs)
 
     def summary(self) -> str:

@@ -23,21 +23,22 @@ def test_state_table_is_the_contracts() -> None:
     }
 
 
-@pytest.mark.parametrize(
-    ("name", "code"),
-    [
-        ("Pending", 0),
-        ("Importing", 2),
-        ("Uncommitted", 2),
-        ("Committing", 2),
-        ("Completed", 6),
-        ("Failed", 1),
-        ("None", 100),
-        ("Exploding", 100),
-        ("", 100),
-        ("completed", 100),
-    ],
-)
+#: REST v2 / Zilliz Cloud state words and the contract's codes (None: Milvus's "unknown import job state").
+REST_STATE_WORDS = [
+    ("Pending", 0),
+    ("Importing", 2),
+    ("Uncommitted", 2),
+    ("Committing", 2),
+    ("Completed", 6),
+    ("Failed", 1),
+    ("None", 100),
+    ("Exploding", 100),
+    ("", 100),
+    ("completed", 100),
+]
+
+
+@pytest.mark.parametrize(("name", "code"), REST_STATE_WORDS)
 def test_rest_state_mapping(name: str, code: int) -> None:
     assert rest_state_code(name) == code
 
@@ -64,6 +65,7 @@ def _full() -> BulkInsertState:
         complete_time="2024-04-01T06:17:55Z",
         file_size=3279917,
         details=[{"fileName": "a.json", "fileSize": 1, "state": "Completed", "progress": 100}],
+        server_state="Completed",
     )
 
 
@@ -131,3 +133,21 @@ def test_from_dict_needs_task_id_and_state() -> None:
 def test_from_dict_ignores_unknown_keys() -> None:
     data = _full().to_dict() | {"added_in_a_later_version": 1}
     assert BulkInsertState.from_dict(data) == _full()
+
+
+def test_from_dict_of_a_0_1_xcom_without_server_state() -> None:
+    data = _full().to_dict()
+    del data["server_state"]
+    state = BulkInsertState.from_dict(data)
+    assert state.server_state == "" and state.state_name == "Completed"
+    assert BulkInsertState.from_dict(state.to_dict()) == state
+
+
+def test_server_state_round_trips_and_marks_staged_jobs() -> None:
+    staged = BulkInsertState(task_id="1", state=2, progress=99, server_state="Uncommitted")
+    assert staged.to_dict()["server_state"] == "Uncommitted"
+    assert BulkInsertState.from_dict(staged.to_dict()) == staged
+    assert staged.staged and not staged.is_terminal
+    assert not BulkInsertState(task_id="1", state=2, server_state="Importing").staged
+    with pytest.raises(TypeError):
+        BulkInsertState(task_id="1", state=2, server_state=None)  # type: ignore[arg-type]

@@ -98,6 +98,14 @@ def _decode(message: Any, response: GrpcResponse, *, what: str, server: str, job
     return message
 
 
+def server_state_name(value: int) -> str:
+    """The ImportState enum name of a raw value (``ImportCompleted``), or the number as text when unknown."""
+    try:
+        return pb.ImportState.Name(value)
+    except ValueError:
+        return str(value)
+
+
 def parse_state(message: pb.GetImportStateResponse, *, task_id: str | None, what: str, server: str) -> BulkInsertState:
     """A GetImportStateResponse (or a ListImportTasks entry) as a BulkInsertState, as pymilvus reads it."""
     job_id = task_id if task_id is not None else str(message.id)
@@ -130,6 +138,7 @@ def parse_state(message: pb.GetImportStateResponse, *, task_id: str | None, what
         id_ranges=list(message.id_list),
         create_timestamp=message.create_ts,
         create_time_str=format_create_time(message.create_ts),
+        server_state=server_state_name(message.state),
     )
 
 

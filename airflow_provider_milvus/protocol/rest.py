@@ -193,13 +193,16 @@ def _timestamp(text: str) -> int:
 
 
 def file_paths(file_name: str) -> list[str]:
-    """The data file paths named by a REST ``fileName`` (``[a, b]``, ``paths:"a"``, or plain)."""
+    """The data file paths named by a REST ``fileName``: 2.4.0's protobuf text ``id:1 paths:"a" ``, 2.5+'s ``[a b]``."""
     quoted = _QUOTED.findall(file_name)
     if quoted:
         return [q for q in quoted if q]
     stripped = file_name.strip()
     if stripped.startswith("[") and stripped.endswith("]"):
-        return [p.strip() for p in stripped[1:-1].split(",") if p.strip()]
+        # Milvus 2.5+ writes Go's %v of the unit: ``[a/1.npy b/2.npy]`` (space-separated; commas read too).
+        inner = stripped[1:-1]
+        parts = inner.split(",") if "," in inner else inner.split()
+        return [p.strip() for p in parts if p.strip()]
     return [stripped] if stripped else []
 
 
@@ -288,6 +291,7 @@ def parse_progress_data(
         complete_time=r.text("completeTime"),
         file_size=r.count("fileSize"),
         details=details,
+        server_state=state_name,
     )
 
 

@@ -51,6 +51,7 @@ def test_legacy_seed_parses_to_what_it_says() -> None:
     assert state.files == ["folder/1/"]
     assert state.complete_time == "2023-10-28T06:51:49Z"
     assert state.failed_reason == ""
+    assert state.server_state == ""  # the older shape sends no state word
     assert state.details[0]["progress"] == 100
     assert sent[0].url == f"{ENDPOINT}/v2/vectordb/jobs/import/getProgress"
     assert json.loads(sent[0].body) == {"clusterId": "in01-0123456789abcde", "jobId": "job-01fa0e5d42cjxudhpuehyp"}
@@ -88,6 +89,7 @@ def test_current_shape_parses() -> None:
     }
     state, _ = drive(cloud().get_import_state("job-abc"), answer(body))
     assert (state.state_name, state.progress, state.row_count, state.total_rows) == ("Started", 42, 420, 1000)
+    assert state.server_state == "Importing"
 
 
 def test_illegal_api_key_is_an_auth_error_without_the_key() -> None:

@@ -89,6 +89,7 @@ def test_state_is_read_like_pymilvus() -> None:
     assert pb.GetImportStateRequest.FromString(sent[0].body).task == 448761313698322011
     assert state.task_id == "448761313698322011"
     assert (state.state, state.state_name, state.row_count, state.progress) == (5, "Persisted", 900, 90)
+    assert state.server_state == "ImportPersisted"
     assert state.files == ["/a.npy", "/b.npy"]
     assert (state.collection_name, state.partition_name) == ("c", "_default")
     assert state.id_ranges == [5, 8] and state.ids == [5, 6, 7]
@@ -97,10 +98,17 @@ def test_state_is_read_like_pymilvus() -> None:
     assert state.infos["persist_cost"] == "0.02"
 
 
-@pytest.mark.parametrize(("raw", "code", "name"), [(8, 8, "Flushed"), (7, 7, "FailedAndCleaned"), (42, 100, "Unknown")])
-def test_states_beyond_pymilvus(raw: int, code: int, name: str) -> None:
+@pytest.mark.parametrize(
+    ("raw", "code", "name", "word"),
+    [
+        (8, 8, "Flushed", "ImportFlushed"),
+        (7, 7, "FailedAndCleaned", "ImportFailedAndCleaned"),
+        (42, 100, "Unknown", "42"),
+    ],
+)
+def test_states_beyond_pymilvus(raw: int, code: int, name: str, word: str) -> None:
     state, _ = drive(proto().get_import_state("1"), ok(state_answer(status=pb.Status(), state=raw)))
-    assert (state.state, state.state_name) == (code, name)
+    assert (state.state, state.state_name, state.server_state) == (code, name, word)
 
 
 def test_failed_reason_is_the_servers() -> None:

@@ -11,6 +11,7 @@ from airflow_provider_milvus import exceptions as exc
 from airflow_provider_milvus.protocol.base import HttpRequest, HttpResponse
 from airflow_provider_milvus.protocol.rest import RestProtocol, file_paths, parse_progress_data
 from airflow_provider_milvus.transport.driver import run_sync
+from tests.test_state import REST_STATE_WORDS
 
 # Verbatim from the seed restful-v2-get-import-job-progress.md.
 REST_SEED = """{
@@ -105,6 +106,7 @@ def test_rest_seed_parses_to_what_it_says() -> None:
         "failed_reason": "",
         "progress_percent": "100",
     }
+    assert state.server_state == "Completed"
     assert sent[0].url == f"{SERVER}/v2/vectordb/jobs/import/describe"
     assert json.loads(sent[0].body) == {"jobId": "448761313698322011"}
 
@@ -307,6 +309,8 @@ def test_missing_collection_is_refused() -> None:
         ('paths:"a.npy" paths:"b.npy"', ["a.npy", "b.npy"]),
         ("[x/1.parquet]", ["x/1.parquet"]),
         ("[a.npy, b.npy]", ["a.npy", "b.npy"]),
+        ("[a/1.npy b/2.npy]", ["a/1.npy", "b/2.npy"]),
+        ('id:448761313698322012 paths:"a/1.npy" paths:"a/2.npy" ', ["a/1.npy", "a/2.npy"]),
         ("plain.json", ["plain.json"]),
         ("", []),
     ],
@@ -318,3 +322,10 @@ def test_file_names(name: str, paths: list[str]) -> None:
 def test_parse_progress_without_data_object() -> None:
     with pytest.raises(exc.MilvusImportInvalidResponseError, match="no 'data' object"):
         parse_progress_data(None, what="x", server=SERVER, requested_job_id="1")
+
+
+@pytest.mark.parametrize(("word", "code"), [(w, c) for w, c in REST_STATE_WORDS if w])
+def test_server_state_is_the_word_the_server_sent(word: str, code: int) -> None:
+    data = {"jobId": "7", "state": word, "progress": 99 if word == "Uncommitted" else 0}
+    state = parse_progress_data(data, what="x", server=SERVER, requested_job_id="7")
+    assert (state.server_state, state.state) == (word, code)
