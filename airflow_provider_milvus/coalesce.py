@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Final
@@ -298,10 +299,34 @@ class SharedPoller:
         await self.client.aclose()
 
 
-_Key = tuple[int, str, str | None, bool, str | None]
-_POLLERS: dict[_Key, SharedPoller] = {}
-_USERS: dict[_Key, int] = {}
-_LOCKS: dict[int, asyncio.Lock] = {}
+_Key = tuple[str, str | None, bool, str | None]
+
+
+@dataclass
+class _LoopPollers:
+    """The pollers of one event loop, their users, and the lock that guards them (all of that loop)."""
+
+    lock: asyncio.Lock
+    pollers: dict[_Key, SharedPoller]
+    users: dict[_Key, int]
+
+
+#: Registries by loop. An entry counts only for the very loop object it was made on (a new loop may reuse
+#: a dead one's id), and entries of closed or collected loops are dropped at the next lookup: a poller (its
+#: client, sockets and channel) belongs to the loop that runs it and goes with it.
+_LOOPS: dict[int, tuple[weakref.ref[asyncio.AbstractEventLoop], _LoopPollers]] = {}
+
+
+def pollers_of(loop: asyncio.AbstractEventLoop) -> _LoopPollers:
+    """The registry of ``loop`` (made on first use); forgets the registries of loops that are gone."""
+    for key, (ref, _) in list(_LOOPS.items()):
+        owner = ref()
+        if owner is None or owner.is_closed():
+            del _LOOPS[key]
+    entry = _LOOPS.get(id(loop))
+    if entry is None or entry[0]() is not loop:
+        entry = _LOOPS[id(loop)] = (weakref.ref(loop), _LoopPollers(asyncio.Lock(), {}, {}))
+    return entry[1]
 
 
 @contextlib.asynccontextmanager
@@ -314,22 +339,21 @@ async def shared_poller(
     db_name: str | None = None,
 ) -> AsyncIterator[SharedPoller]:
     """The poller (and client) shared by every trigger of this event loop on ``conn_id``; closed with the last."""
-    loop_id = id(asyncio.get_running_loop())
-    key: _Key = (loop_id, conn_id, protocol, coalesce, db_name or None)
-    lock = _LOCKS.setdefault(loop_id, asyncio.Lock())
-    async with lock:
-        poller = _POLLERS.get(key)
+    key: _Key = (conn_id, protocol, coalesce, db_name or None)
+    registry = pollers_of(asyncio.get_running_loop())
+    async with registry.lock:
+        poller = registry.pollers.get(key)
         if poller is None:
             # Protocol detection, if any, happens on the first read, where its faults are retried.
             client = AsyncMilvusImportClient(await get_settings())
-            poller = _POLLERS[key] = SharedPoller(client, coalesce=coalesce, db_name=db_name)
-        _USERS[key] = _USERS.get(key, 0) + 1
+            poller = registry.pollers[key] = SharedPoller(client, coalesce=coalesce, db_name=db_name)
+        registry.users[key] = registry.users.get(key, 0) + 1
     try:
         yield poller
     finally:
-        async with lock:
-            _USERS[key] -= 1
-            if _USERS[key] == 0:
-                del _USERS[key]
-                _POLLERS.pop(key, None)
+        async with registry.lock:
+            registry.users[key] -= 1
+            if registry.users[key] == 0:
+                del registry.users[key]
+                registry.pollers.pop(key, None)
                 await poller.aclose()

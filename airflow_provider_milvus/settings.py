@@ -1,6 +1,6 @@
 """Connection settings: the fields of a ``milvus`` connection read into one checked, plain value.
 
-Pure: no Airflow, no I/O but checking that a CA file exists. The hook hands
+Pure: no Airflow, no I/O but reading the CA file to check it holds a certificate. The hook hands
 in the connection's fields; everything wrong is reported here, before any
 request is sent, as a :class:`MilvusImportConfigError` that names the field.
 """
@@ -8,6 +8,7 @@ request is sent, as a :class:`MilvusImportConfigError` that names the field.
 from __future__ import annotations
 
 import os
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
@@ -34,6 +35,9 @@ EXTRA_KEYS: Final = (
 _SCHEMES: Final = {"http": False, "https": True, "tcp": False, "grpc": False, "grpcs": True, "milvus": False}
 _TRUE: Final = {"true", "1", "yes", "on"}
 _FALSE: Final = {"false", "0", "no", "off", ""}
+#: A CA bundle larger than this is no CA bundle (the system's is about 220 KB).
+MAX_CA_BYTES: Final = 4 * 1024 * 1024
+PEM_CERTIFICATE: Final = "-----BEGIN CERTIFICATE-----"
 
 
 @dataclass(frozen=True)
@@ -143,6 +147,34 @@ def _as_port(value: Any, source: str) -> int | None:
     return port
 
 
+def check_ca_file(path: str) -> None:
+    """Refuse a ``server_ca`` that is missing, unreadable or holds no PEM certificate (a key, junk), naming it.
+
+    Read when the connection is read, so a wrong file is reported as what it is, never later as a
+    network fault or a missing CA.
+    """
+    problem = f"connection extra 'server_ca' names {path!r}"
+    if not os.path.isfile(path):
+        raise MilvusImportConfigError(f"{problem}, which is not a readable file")
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_CA_BYTES + 1)
+    except OSError as error:
+        raise MilvusImportConfigError(f"{problem}, which cannot be read: {error.strerror}") from None
+    if len(data) > MAX_CA_BYTES:
+        raise MilvusImportConfigError(f"{problem}, which is larger than {MAX_CA_BYTES} bytes: not a CA certificate")
+    text = data.decode("ascii", "replace")
+    if PEM_CERTIFICATE not in text:
+        kind = "a private key" if "PRIVATE KEY-----" in text else "no PEM certificate"
+        raise MilvusImportConfigError(
+            f"{problem}, which holds {kind}: give the CA certificate (PEM, '{PEM_CERTIFICATE}')"
+        )
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cadata=text)
+    except (ssl.SSLError, ValueError) as error:
+        raise MilvusImportConfigError(f"{problem}, whose certificate cannot be loaded: {error}") from None
+
+
 def parse_settings(
     *,
     host: Any,
@@ -213,8 +245,8 @@ def parse_settings(
     db_name = _as_str("db_name", read_extra(extra, "db_name")) or _as_str("schema", schema)
 
     server_ca = _as_str("server_ca", read_extra(extra, "server_ca")) or None
-    if server_ca is not None and not os.path.isfile(server_ca):
-        raise MilvusImportConfigError(f"connection extra 'server_ca' names {server_ca!r}, which is not a readable file")
+    if server_ca is not None:
+        check_ca_file(server_ca)
 
     return MilvusSettings(
         host=name,

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import json
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -11,7 +14,7 @@ import pytest
 
 from airflow_provider_milvus import BulkInsertState
 from airflow_provider_milvus.client import AsyncMilvusImportClient
-from airflow_provider_milvus.coalesce import Known, merge_summary, plan_fetches
+from airflow_provider_milvus.coalesce import _LOOPS, Known, merge_summary, plan_fetches, shared_poller
 from airflow_provider_milvus.triggers.milvus_import import MilvusImportTrigger
 from tests.emulator.server import DEFAULT_API_KEY, DEFAULT_CLUSTER_ID, ImportEmulator
 
@@ -156,3 +159,50 @@ async def test_jobs_of_another_database_are_read_with_its_header(
         (event,) = [e.payload async for e in trigger.run()]
         assert event["status"] == "success", event
     assert all(r.header("DB-Name") == "analytics" for r in emulator.requests)
+
+
+def test_a_poller_belongs_to_the_loop_that_runs_it(
+    monkeypatch: pytest.MonkeyPatch, make_emulator: Callable[..., ImportEmulator]
+) -> None:
+    """A loop that ends with a trigger still inside its poller (a triggerer stopped hard) takes the poller with it.
+
+    The next loop gets a fresh poller and client that work; the dead loop leaves nothing in the registry
+    (0.1 kept its pollers and locks under ``id(loop)``, which a new loop can reuse).
+    """
+    emulator = make_emulator(mode="rest", speed=0)
+    job = emulator.create_job("c", [["/d/1.parquet"]])
+    emulator.finish_job(job)
+    connect(monkeypatch, "loops", host=emulator.base_url, extra={"protocol": "rest"})
+    hook = MilvusImportTrigger(job_id=job, milvus_conn_id="loops")
+    from airflow_provider_milvus.hooks.milvus_import import MilvusImportHook
+
+    get_settings = MilvusImportHook("loops", protocol="rest").aget_settings
+    left_open: list[Any] = []
+
+    async def enter_and_leave_open() -> Any:
+        stack = contextlib.AsyncExitStack()
+        poller = await stack.enter_async_context(shared_poller("loops", "rest", get_settings))
+        assert (await poller.client.get_import_state(job)).succeeded
+        left_open.append(stack)  # never exited: the loop goes away under it
+        return poller
+
+    first_loop = asyncio.new_event_loop()
+    first = first_loop.run_until_complete(enter_and_leave_open())
+    gone = weakref.ref(first_loop)
+    first_loop.close()
+    del first_loop
+    left_open.clear()
+
+    async def fresh() -> Any:
+        async with shared_poller("loops", "rest", get_settings) as poller:
+            loops = [ref() is asyncio.get_running_loop() for ref, _ in _LOOPS.values()]
+            return poller, (await poller.client.get_import_state(job)).succeeded, loops
+
+    second, ok, loops = asyncio.run(fresh())
+    assert second is not first and ok
+    assert loops == [True], "a closed loop's pollers outlived it"
+    del first, loops
+    gc.collect()
+    assert gone() is None, "the closed loop is still referenced"
+    events = asyncio.run(run_triggers([job], "loops", coalesce=True, interval=0.05))
+    assert events[0]["status"] == "success" and hook.job_id == job

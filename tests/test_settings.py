@@ -9,6 +9,7 @@ import pytest
 
 from airflow_provider_milvus.exceptions import MilvusImportConfigError
 from airflow_provider_milvus.settings import parse_settings
+from tests.emulator.server import make_self_signed_cert
 
 
 @pytest.mark.parametrize(
@@ -89,10 +90,37 @@ def test_secrets_are_not_in_repr() -> None:
 
 
 def test_server_ca(tmp_path: Path) -> None:
-    ca = tmp_path / "ca.pem"
-    ca.write_text("x")
-    assert parse_settings(host="https://m", extra={"server_ca": str(ca)}).verify == str(ca)
+    ca, _ = make_self_signed_cert(tmp_path)
+    assert parse_settings(host="https://m", extra={"server_ca": ca}).verify == ca
+    assert parse_settings(host="https://m", extra={"extra__milvus__server_ca": ca}).server_ca == ca
     assert parse_settings(host="https://m").verify is True
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        ("key", "holds a private key"),
+        ("this is not a certificate\n", "holds no PEM certificate"),
+        ("-----BEGIN CERTIFICATE-----\nbm90IGRlcg==\n-----END CERTIFICATE-----\n", "cannot be loaded"),
+        ("", "holds no PEM certificate"),
+        ("directory", "not a readable file"),
+        ("missing", "not a readable file"),
+    ],
+)
+def test_server_ca_that_is_not_a_certificate_is_refused_when_read(tmp_path: Path, content: str, words: str) -> None:
+    """A key, junk, a directory or a missing file: refused at once, naming the extra and the path."""
+    _cert, key = make_self_signed_cert(tmp_path / "tls")
+    path = tmp_path / "ca.pem"
+    if content == "key":
+        path = Path(key)
+    elif content == "directory":
+        path = tmp_path
+    elif content != "missing":
+        path.write_text(content)
+    with pytest.raises(MilvusImportConfigError) as caught:
+        parse_settings(host="https://m", extra={"server_ca": str(path)})
+    assert "'server_ca'" in str(caught.value) and str(path) in str(caught.value) and words in str(caught.value)
+    assert not caught.value.retryable
 
 
 @pytest.mark.parametrize(

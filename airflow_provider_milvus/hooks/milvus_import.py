@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+import weakref
+from collections.abc import AsyncGenerator, Callable, Mapping
 from typing import Any
 
 from airflow.providers.common.compat.sdk import BaseHook
@@ -11,6 +13,19 @@ from airflow_provider_milvus.client import AsyncMilvusImportClient, MilvusImport
 from airflow_provider_milvus.exceptions import MilvusImportConfigError, MilvusImportError
 from airflow_provider_milvus.settings import PROTOCOLS, MilvusSettings, parse_settings
 from airflow_provider_milvus.state import BulkInsertState
+
+
+def _no_loop() -> asyncio.AbstractEventLoop | None:
+    """The owner of no client."""
+    return None
+
+
+async def _close_at_loop_shutdown(client: AsyncMilvusImportClient) -> AsyncGenerator[None, None]:
+    """Parked once on the client's loop; the loop's shutdown of async generators runs the close."""
+    try:
+        yield
+    finally:
+        await client.aclose()
 
 
 def _mask(settings: MilvusSettings, password: str | None) -> None:
@@ -45,6 +60,8 @@ class MilvusImportHook(BaseHook):
         self.protocol_override = protocol
         self._client: MilvusImportClient | None = None
         self._async_client: AsyncMilvusImportClient | None = None
+        self._async_loop: Callable[[], asyncio.AbstractEventLoop | None] = _no_loop
+        self._async_closer: AsyncGenerator[None, None] | None = None
 
     # -- settings -------------------------------------------------------------------------
 
@@ -88,10 +105,31 @@ class MilvusImportHook(BaseHook):
         return self._client
 
     async def aget_conn(self) -> AsyncMilvusImportClient:
-        """The async client, made once per hook (one connection pool or channel across polls)."""
+        """The async client of the running event loop, made once per loop (one pool or channel across polls).
+
+        An async client belongs to the loop that made it (its sockets and channel do): a call from
+        another loop, e.g. a second ``asyncio.run``, gets a new client, and the old one is dropped safely.
+        """
+        loop = asyncio.get_running_loop()
+        if self._async_client is not None and self._async_loop() is not loop:
+            self._drop_async_client()
         if self._async_client is None:
-            self._async_client = AsyncMilvusImportClient(await self.aget_settings())
+            client = AsyncMilvusImportClient(await self.aget_settings())
+            if self._async_client is None:  # another task of this loop may have made one meanwhile
+                self._async_client, self._async_loop = client, weakref.ref(loop)
+                # Closed by the loop's shutdown (asyncio.run's shutdown_asyncgens): no socket outlives its loop.
+                self._async_closer = _close_at_loop_shutdown(client)
+                await self._async_closer.__anext__()
         return self._async_client
+
+    def _drop_async_client(self) -> None:
+        """Let go of a client made on another loop: closed there if that loop still runs, else just released."""
+        client, owner = self._async_client, self._async_loop()
+        self._async_client, self._async_loop, self._async_closer = None, _no_loop, None
+        if client is None or owner is None or owner.is_closed():
+            return  # its loop is gone: nothing can run on it any more, its sockets close with it
+        if owner.is_running():
+            asyncio.run_coroutine_threadsafe(client.aclose(), owner)
 
     @property
     def protocol(self) -> str:
@@ -174,10 +212,17 @@ class MilvusImportHook(BaseHook):
             self._client = None
 
     async def aclose(self) -> None:
-        """Close the async client's sockets or channel."""
-        if self._async_client is not None:
-            await self._async_client.aclose()
-            self._async_client = None
+        """Close the async client's sockets or channel (from its own loop; from another one, drop it safely)."""
+        if self._async_client is None:
+            return
+        if self._async_loop() is not asyncio.get_running_loop():
+            self._drop_async_client()
+            return
+        client, closer = self._async_client, self._async_closer
+        self._async_client, self._async_loop, self._async_closer = None, _no_loop, None
+        await client.aclose()
+        if closer is not None:
+            await closer.aclose()
 
     # -- the connection form (Airflow before 3.2; 3.2+ reads conn-fields from provider info) ---
 

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,6 +15,7 @@ import pytest
 from airflow_provider_milvus.exceptions import MilvusImportConfigError
 from airflow_provider_milvus.get_provider_info import CONN_FIELDS, get_provider_info
 from airflow_provider_milvus.hooks.milvus_import import MilvusImportHook
+from tests.emulator.server import ImportEmulator, make_self_signed_cert
 
 
 def settings_for(monkeypatch: pytest.MonkeyPatch, value: str, **hook_kwargs: Any) -> Any:
@@ -122,3 +128,78 @@ def test_provider_info_declares_the_connection_form() -> None:
 def test_legacy_form_hooks_are_import_safe() -> None:
     assert isinstance(MilvusImportHook.get_connection_form_widgets(), dict)
     assert MilvusImportHook.get_ui_field_behaviour()["relabeling"]["host"] == "Milvus URI"
+
+
+# --------------------------------------------------------------------------- regressions of issue 9
+
+
+def test_async_methods_work_from_a_second_event_loop(
+    monkeypatch: pytest.MonkeyPatch, make_emulator: Callable[..., ImportEmulator]
+) -> None:
+    """``asyncio.run(astart_import)`` then ``asyncio.run(alist_import_states)``: the second loop gets its own client.
+
+    0.1 kept the client of the first, closed loop and failed with "Event loop is closed", blamed on the network.
+    """
+    emulator = make_emulator(mode="rest", speed=0)
+    monkeypatch.setenv("AIRFLOW_CONN_MILVUS_LOOPS", f"{emulator.base_url}?protocol=rest")
+    hook = MilvusImportHook("milvus_loops")
+    job_id = asyncio.run(hook.astart_import("c", ["a/1.parquet"]))
+    first = hook._async_client
+    listed = asyncio.run(hook.alist_import_states())
+    assert [s.task_id for s in listed] == [job_id]
+    assert hook._async_client is not first
+    assert asyncio.run(hook.aget_import_state(job_id)).task_id == job_id
+    asyncio.run(hook.aclose())  # from yet another loop: dropped, no error
+    assert hook._async_client is None
+
+
+def test_a_client_of_a_loop_that_still_runs_is_closed_on_that_loop(
+    monkeypatch: pytest.MonkeyPatch, make_emulator: Callable[..., ImportEmulator]
+) -> None:
+    """Two loops alive at once (two threads): each call uses its own loop's client; the old one closes on its loop."""
+    emulator = make_emulator(mode="rest", speed=0)
+    monkeypatch.setenv("AIRFLOW_CONN_MILVUS_LOOPS", f"{emulator.base_url}?protocol=rest")
+    hook = MilvusImportHook("milvus_loops")
+    other = asyncio.new_event_loop()
+    thread = threading.Thread(target=other.run_forever, daemon=True)
+    thread.start()
+    try:
+        asyncio.run_coroutine_threadsafe(hook.alist_import_states(), other).result(timeout=10)
+        old = hook._async_client
+        assert old is not None and emulator.open_connections == 1
+        assert asyncio.run(hook.alist_import_states()) == []
+        assert hook._async_client is not old
+        deadline = time.monotonic() + 10
+        while old._http is not None and time.monotonic() < deadline:  # closed on its own loop, soon
+            time.sleep(0.01)
+        assert old._http is None
+    finally:
+        other.call_soon_threadsafe(other.stop)
+        thread.join(timeout=10)
+        other.close()
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "rest"])
+@pytest.mark.parametrize("flavour", ["sync", "async"])
+@pytest.mark.parametrize("content", ["key", "junk"])
+def test_a_server_ca_that_is_no_certificate_is_named_not_blamed_on_the_network(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, protocol: str, flavour: str, content: str
+) -> None:
+    """A key or junk as ``server_ca``: a MilvusImportConfigError naming the extra and the path, before any socket."""
+    _cert, key = make_self_signed_cert(tmp_path)
+    path = key if content == "key" else str(tmp_path / "junk.pem")
+    if content == "junk":
+        Path(path).write_text("not a certificate at all\n")
+    extra = {"protocol": protocol, "server_ca": path}
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_MILVUS_CA", json.dumps({"conn_type": "milvus", "host": "https://127.0.0.1:9", "extra": extra})
+    )
+    hook = MilvusImportHook("milvus_ca")
+    with pytest.raises(MilvusImportConfigError) as caught:
+        if flavour == "sync":
+            hook.get_import_state("1")
+        else:
+            asyncio.run(hook.aget_import_state("1"))
+    message = str(caught.value)
+    assert "'server_ca'" in message and path in message and "milvus_ca" in message
+    assert "unreachable" not in message and "refused" not in message
