@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="airflow-provider-milvus-tests-"))
@@ -16,3 +17,11 @@ os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
 from tests.emulator.fixtures import *  # noqa: E402,F403
 from tests.milvus_server.fixtures import *  # noqa: E402,F403
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Print the release profiles' outcome tally (false successes / failures) when those tests ran."""
+    from tests.emulator.profiles import OUTCOMES
+
+    for line in OUTCOMES.table():
+        terminalreporter.write_line(line)

@@ -28,6 +28,8 @@ PAGE_SIZE: Final = 100
 #: Zilliz Cloud allows 20 requests per second per user and endpoint: pages are spaced to stay below it.
 PAGE_INTERVAL: Final = 0.06
 MAX_PAGES: Final = 1000
+#: Zilliz Cloud documents getProgress; pymilvus 3.0 and the Go SDK read /describe: either may be the one served.
+PROGRESS_ROUTES: Final = ("getProgress", "describe")
 #: Option keys that belong at the top of a cloud ``create`` body (object storage credentials), not in options.
 _CREDENTIAL_OPTIONS: Final = {
     "access_key": "accessKey",
@@ -64,6 +66,8 @@ class CloudProtocol:
         self.db_name = db_name
         self.timeout = timeout
         self.server = f"{self.endpoint} (cluster {cluster_id})"
+        #: The progress route this cloud serves, once found (None: not yet asked).
+        self.progress_route: str | None = None
 
     def __repr__(self) -> str:
         return f"CloudProtocol({self.endpoint!r}, cluster_id={self.cluster_id!r})"
@@ -116,13 +120,22 @@ class CloudProtocol:
         return job_id
 
     def get_import_state(self, job_id: str, db_name: str | None = None) -> HttpOperation[BulkInsertState]:
-        """``getProgress``: the job's state (current and older answer shapes); job ids are cluster-wide."""
+        """``getProgress`` (documented) or ``describe`` (what pymilvus 3.0 and the Go SDK post): the job's state.
+
+        The first route that is served is remembered; job ids are cluster-wide.
+        """
         job = check_cloud_job_id(job_id)
         what = "reading the Zilliz Cloud import job's progress"
-        response = yield self.request("getProgress", {"jobId": job}, job_id=job)
-        assert isinstance(response, HttpResponse)
-        data = decode_envelope(response, what=what, server=self.server, job_id=job)
-        return parse_progress_data(data, what=what, server=self.server, requested_job_id=job)
+        routes = [self.progress_route] if self.progress_route else list(PROGRESS_ROUTES)
+        for route in routes:
+            response = yield self.request(route, {"jobId": job}, job_id=job)
+            assert isinstance(response, HttpResponse)
+            if response.status == 404 and route != routes[-1]:
+                continue  # this cloud serves the other route: try it, and remember the one that answers
+            data = decode_envelope(response, what=what, server=self.server, job_id=job)
+            self.progress_route = route
+            return parse_progress_data(data, what=what, server=self.server, requested_job_id=job)
+        raise AssertionError("unreachable: the last route's answer is decoded or raises")
 
     def list_import_states(
         self, collection_name: str | None = None, db_name: str | None = None

@@ -12,7 +12,8 @@ from airflow_provider_milvus import exceptions as exc
 #: Milvus ``merr`` service codes that describe a passing condition (not ready,
 #: unavailable, memory/request/rate limits, time-tick delay): worth retrying.
 RETRYABLE_MILVUS_CODES: Final = frozenset({1, 2, 3, 4, 7, 8, 11})
-#: REST v2 codes: 1800 authentication, 1801 malformed JSON, 1802 missing field, 2100 unknown job.
+#: REST v2 codes: 1800 authentication, 1801 malformed JSON, 1802 missing field, 2100 unknown job (2101 on late
+#: 2.6 and 3.0, "importing data failed on server side", with the same words).
 REST_AUTH_CODE: Final = 1800
 REST_JOB_NOT_FOUND_CODE: Final = 2100
 #: REST v2: the server's request limiter (merr.ErrHTTPRateLimit).
@@ -21,6 +22,10 @@ REST_RATE_LIMIT_CODE: Final = 1807
 CLOUD_AUTH_CODES: Final = frozenset({21119, 80001})
 CLOUD_RATE_LIMIT_CODES: Final = frozenset({90011})
 _NOT_FOUND_WORDS: Final = ("does not exist", "not found", "not exist", "no such job")
+#: Not found is said in words under 2100 (up to 2.6.18) and 2101 (later 2.6, 3.0): the words decide.
+_JOB_LIMIT_WORDS: Final = ("number of jobs has reached the limit",)
+#: 2100 words that are not "unknown job" (a commit of a job that is not staged).
+_OTHER_IMPORT_FAILURE_WORDS: Final = ("expected uncommitted",)
 _AUTH_WORDS: Final = ("apikey is illegal", "api key is illegal", "unauthenticated", "authenticat", "invalid token")
 RETENTION_HINT: Final = (
     "the id is wrong, or the job finished more than dataCoord.import.taskRetention ago "
@@ -113,7 +118,13 @@ def milvus_code_error(
     said = sanitize(message)
     lowered = said.lower()
     kwargs: dict[str, Any] = {"server": server, "job_id": job_id, "code": code, "server_message": said or None}
-    if job_id is not None and (code == REST_JOB_NOT_FOUND_CODE or any(w in lowered for w in _NOT_FOUND_WORDS)):
+    if any(w in lowered for w in _JOB_LIMIT_WORDS):
+        # "The number of jobs has reached the limit, please try again later": 2100 up to 2.5, 2101 on 2.6+.
+        return exc.MilvusImportServerBusyError(f"{what}: the server runs as many import jobs as it can", **kwargs)
+    if job_id is not None and (
+        any(w in lowered for w in _NOT_FOUND_WORDS)
+        or (code == REST_JOB_NOT_FOUND_CODE and not any(w in lowered for w in _OTHER_IMPORT_FAILURE_WORDS))
+    ):
         return exc.MilvusImportJobNotFoundError(
             f"{what}: the server does not know this job ({RETENTION_HINT})", **kwargs
         )

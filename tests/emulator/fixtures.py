@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from tests.emulator.server import DEFAULT_API_KEY, ImportEmulator, make_self_signed_cert
+from tests.emulator.profiles import PROFILES, ReleaseProfile
+from tests.emulator.server import DEFAULT_API_KEY, DEFAULT_CLUSTER_ID, ImportEmulator, make_self_signed_cert
 
-__all__ = ["cloud_emulator", "emulator_tls_cert", "make_emulator", "rest_emulator"]
+__all__ = [
+    "ReleaseEndpoint",
+    "cloud_emulator",
+    "emulator_tls_cert",
+    "make_emulator",
+    "release",
+    "release_endpoint",
+    "rest_emulator",
+]
 
 
 @pytest.fixture
@@ -17,8 +28,8 @@ def make_emulator() -> Iterator[Callable[..., ImportEmulator]]:
     """Factory: ``make_emulator(mode="cloud", speed=0, ...)`` returns a started emulator, stopped after the test."""
     started: list[ImportEmulator] = []
 
-    def factory(**knobs: Any) -> ImportEmulator:
-        emulator = ImportEmulator(**knobs)
+    def factory(profile: str | None = None, **knobs: Any) -> ImportEmulator:
+        emulator = ImportEmulator.for_profile(profile, **knobs) if profile else ImportEmulator(**knobs)
         started.append(emulator)
         return emulator.start()
 
@@ -43,3 +54,43 @@ def cloud_emulator(make_emulator: Callable[..., ImportEmulator]) -> ImportEmulat
 def emulator_tls_cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
     """A self-signed (cert_path, key_path) for 127.0.0.1 / localhost, made once per session."""
     return make_self_signed_cert(tmp_path_factory.mktemp("emulator-tls"))
+
+
+@pytest.fixture(params=list(PROFILES))
+def release(request: pytest.FixtureRequest) -> ReleaseProfile:
+    """Each release profile in turn (tests/emulator/profiles.py): 2.4.0 .. 3.0 and the Zilliz Cloud variants."""
+    return PROFILES[request.param]
+
+
+@dataclass
+class ReleaseEndpoint:
+    """A started emulator of one release profile and the Airflow connection id that reaches it."""
+
+    release: ReleaseProfile
+    emulator: ImportEmulator
+    conn_id: str
+
+    def paths(self, name: str) -> list[str]:
+        """One import unit in this API's form: object storage URLs for the cloud, server paths for Milvus."""
+        return [f"s3://bucket/{name}.parquet"] if self.release.mode == "cloud" else [f"/data/{name}.parquet"]
+
+
+@pytest.fixture
+def release_endpoint(
+    release: ReleaseProfile, make_emulator: Callable[..., ImportEmulator], monkeypatch: pytest.MonkeyPatch
+) -> ReleaseEndpoint:
+    """An emulator of each release profile in turn (speed 0: tests move its clock), with connection ``release``."""
+    if release.mode == "cloud":
+        emulator = make_emulator(profile=release.name, speed=0, token=DEFAULT_API_KEY)
+        extra = {
+            "protocol": "cloud",
+            "cloud_endpoint": emulator.base_url,
+            "cloud_api_key": DEFAULT_API_KEY,
+            "cloud_cluster_id": DEFAULT_CLUSTER_ID,
+        }
+        conn: dict[str, Any] = {"conn_type": "milvus", "extra": extra}
+    else:
+        emulator = make_emulator(profile=release.name, speed=0)
+        conn = {"conn_type": "milvus", "host": emulator.base_url, "extra": {"protocol": "rest"}}
+    monkeypatch.setenv("AIRFLOW_CONN_RELEASE", json.dumps(conn))
+    return ReleaseEndpoint(release, emulator, "release")

@@ -58,6 +58,23 @@ Constructor knobs and the fact each one emulates
   ``rate_limit_retry_after``; defaults: cloud HTTP 429 ``{"code": 429, ...}`` (UNVERIFIED), REST HTTP 200
   ``{"code": 1807, "message": "request is rejected by limiter"}`` (merr.ErrHTTPRateLimit).
 
+Release profiles (spec section 6; tests/emulator/profiles.py): ``ImportEmulator.for_profile("2.5", **knobs)``
+sets the knobs below as that release behaves; explicit knobs still win.
+
+- ``file_name_format``: ``"slice"`` (2.5+: ``[a/1.npy b/2.npy]``) or ``"protobuf"`` (2.4: ``id:.. paths:"a" ``).
+- ``progress_bands``: ``"classic"`` (index building 70..99) or ``"v2"`` (section 6: Pending 0..10, pre-import
+  and import 10..70, sort 70..80, index building 80..90).
+- ``not_found_code``: 2100 (up to 2.6.18) or 2101 (later 2.6, 3.0: "importing data failed on server side").
+- ``invalid_id_code``: a non-numeric jobId: 2100 (2.5) or 1100 (late 2.6, 3.0; invalid parameter).
+- ``job_limit_code``: "The number of jobs has reached the limit, please try again later": 2100 or 2101 (2.6).
+- ``file_retry``: per-file state ``Retry`` (2.6+) while a file whose path contains "retry" is retried.
+- ``two_phase`` (3.0): option ``auto_commit`` "false" stops the job at ``Uncommitted`` (progress 99) until
+  POST ``/commit``, then ``Committing`` for ``commit_duration`` emulated seconds, then ``Completed``; POST
+  ``/abort`` abandons a job (then Failed, reason "import job aborted"; the emulator's choice, UNVERIFIED).
+  Without it both routes answer 404.
+- ``cloud_get_progress_routed`` (cloud): route ``/getProgress`` (default on); with ``cloud_describe_routed``
+  the cloud serves getProgress, describe or both.
+
 Other errors, as in the spec: unknown routes and non-POST methods answer HTTP 404 ``404 page not found``
 (text/plain, gin's default); a malformed body gives 1801 "can only accept json format request, error: ..."
 and a missing required field 1802 "missing required parameters, error: ..." (both HTTP 200). Job ids are
@@ -125,6 +142,8 @@ CODE_INCORRECT_PARAMETER_FORMAT = 1801
 CODE_MISSING_REQUIRED_PARAMETERS = 1802
 CODE_HTTP_RATE_LIMIT = 1807
 CODE_IMPORT_FAILED = 2100
+CODE_IMPORT_SYS_FAILED = 2101
+CODE_PARAMETER_INVALID = 1100
 CODE_TIMEOUT = 10001
 
 # Zilliz Cloud codes (spec section 4; Zilliz RESTful error code lists).
@@ -290,6 +309,9 @@ class _Job:
     expired: bool = False
     duration: float = 0.0
     hold: float = 0.0
+    staged: bool = False
+    committed_at: float | None = None
+    aborted_at: float | None = None
 
     def set_duration(self, duration: float, index_hold: float) -> None:
         """Split ``duration`` into the Pending / Importing / index building phases, plus the index hold."""
@@ -299,8 +321,11 @@ class _Job:
         self.importing = 0.7 * duration
         self.indexing = 0.2 * duration + max(index_hold, 0.0)
 
-    def file_name(self, index: int) -> str:
-        """Per-file name the way datacoord formats it: Go's %v of the path list."""
+    def file_name(self, index: int, fmt: str = "slice") -> str:
+        """Per-file name the way datacoord formats it: Go's %v of the path list (2.5+) or protobuf text (2.4)."""
+        if fmt == "protobuf":
+            paths = "".join(f'paths:"{path}" ' for path in self.files[index])
+            return f"id:{int(self.job_id) + index + 1} {paths}" if self.job_id.isdigit() else paths
         return "[" + " ".join(self.files[index]) + "]"
 
 
@@ -669,6 +694,16 @@ class ImportEmulator:
         rate_limit_code: int | None = None,
         rate_limit_message: str | None = None,
         rate_limit_retry_after: str | None = None,
+        file_name_format: Literal["slice", "protobuf"] = "slice",
+        progress_bands: Literal["classic", "v2"] = "classic",
+        not_found_code: int = 2100,
+        invalid_id_code: int = 2100,
+        job_limit_code: int = 2100,
+        file_retry: bool = False,
+        two_phase: bool = False,
+        commit_duration: float = 0.2,
+        cloud_get_progress_routed: bool = True,
+        profile: str = "",
     ) -> None:
         """Configure the emulator; nothing listens until ``start()``."""
         if mode not in ("rest", "cloud"):
@@ -713,6 +748,16 @@ class ImportEmulator:
             else "request is rejected by limiter"
         )
         self.rate_limit_retry_after = rate_limit_retry_after
+        self.file_name_format = file_name_format
+        self.progress_bands = progress_bands
+        self.not_found_code = not_found_code
+        self.invalid_id_code = invalid_id_code
+        self.job_limit_code = job_limit_code
+        self.file_retry = file_retry
+        self.two_phase = two_phase
+        self.commit_duration = commit_duration
+        self.cloud_get_progress_routed = cloud_get_progress_routed
+        self.profile = profile
 
         self._lock = threading.RLock()
         self._lifecycle = threading.Lock()
@@ -737,6 +782,14 @@ class ImportEmulator:
         self._wake = threading.Event()
         self._gate = threading.Event()
         self._gate.set()
+
+    @classmethod
+    def for_profile(cls, name: str, **knobs: Any) -> ImportEmulator:
+        """An emulator that answers as the release profile ``name`` does (tests/emulator/profiles.py)."""
+        from tests.emulator.profiles import profile
+
+        release = profile(name)
+        return cls(**{"mode": release.mode, **release.knobs, "profile": name, **knobs})
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -1181,12 +1234,16 @@ class ImportEmulator:
             }
             if self.describe_routed:
                 routes[f"{IMPORT_PREFIX}/describe"] = self._rest_progress
+            if self.two_phase:
+                routes[f"{IMPORT_PREFIX}/commit"] = self._rest_commit
+                routes[f"{IMPORT_PREFIX}/abort"] = self._rest_abort
             return routes
         routes = {
             f"{IMPORT_PREFIX}/create": self._cloud_create,
-            f"{IMPORT_PREFIX}/getProgress": self._cloud_progress,
             f"{IMPORT_PREFIX}/list": self._cloud_list,
         }
+        if self.cloud_get_progress_routed:
+            routes[f"{IMPORT_PREFIX}/getProgress"] = self._cloud_progress
         if self.cloud_describe_routed:
             routes[f"{IMPORT_PREFIX}/describe"] = self._cloud_progress
         return routes
@@ -1367,9 +1424,24 @@ class ImportEmulator:
             }
         )
 
-    def _import_failed(self, detail: str) -> _Reply:
-        """Code 2100 the way merr.WrapErrImportFailed words it."""
-        return _json_reply({"code": CODE_IMPORT_FAILED, "message": f"{detail}: importing data failed"})
+    def _import_failed(self, detail: str, code: int = CODE_IMPORT_FAILED) -> _Reply:
+        """Code 2100 the way merr.WrapErrImportFailed words it (2101: WrapErrImportSysFailed)."""
+        words = "importing data failed on server side" if code == CODE_IMPORT_SYS_FAILED else "importing data failed"
+        return _json_reply({"code": code, "message": f"{detail}: {words}"})
+
+    def _job_not_found(self, job_id: int) -> _Reply:
+        """An unknown or forgotten job: 2100 up to 2.6.18, 2101 later, the same words."""
+        return self._import_failed(f"import job does not exist, jobID={job_id}", self.not_found_code)
+
+    def _bad_job_id(self, job_id: str) -> _Reply | None:
+        """A jobId that is no int64: 2100 (2.5) or 1100 invalid parameter (late 2.6, 3.0); None if fine."""
+        if _INT64.fullmatch(job_id):
+            return None
+        if self.invalid_id_code == CODE_PARAMETER_INVALID:
+            return _json_reply(
+                {"code": CODE_PARAMETER_INVALID, "message": f"invalid parameter[expected=int64 jobId][actual={job_id}]"}
+            )
+        return self._import_failed(f'strconv.ParseInt: parsing "{job_id}": invalid syntax', self.invalid_id_code)
 
     def _limits_error(self, files: list[list[str]]) -> _Reply | None:
         """2100 if the request has too many files or too many jobs are pending or executing."""
@@ -1382,7 +1454,8 @@ class ImportEmulator:
         if active >= self.max_jobs:
             return self._import_failed(
                 "The number of jobs has reached the limit, please try again later. If your request is set to only "
-                "import a single file, please consider importing multiple files in one request for better efficiency."
+                "import a single file, please consider importing multiple files in one request for better efficiency.",
+                self.job_limit_code,
             )
         return None
 
@@ -1419,18 +1492,57 @@ class ImportEmulator:
         self._bind(payload, "JobIDReq", {"jobId": ("string", True)})
         job_id = payload["jobId"]
         db_name = headers.get("DB-Name") or "default"
-        if not _INT64.fullmatch(job_id):
-            return self._import_failed(f'strconv.ParseInt: parsing "{job_id}": invalid syntax')
+        bad = self._bad_job_id(job_id)
+        if bad is not None:
+            return bad
         numeric = int(job_id)
         with self._lock:
             now = self.clock.now()
             job = self._jobs.get(str(numeric))
             if job is None or not self._alive(job, now) or (self.strict_db and job.db_name != db_name):
-                return self._import_failed(f"import job does not exist, jobID={numeric}")
+                return self._job_not_found(numeric)
             data = self._progress(job, now)
         if self.legacy_quirks:
             data = {("jobID" if key == "jobId" else key): value for key, value in data.items()}
         return self._success(data)
+
+    def _two_phase_job(self, payload: dict[str, Any], headers: Message) -> _Job:
+        """The job a commit / abort names; raises the error answer (1100 non-numeric, not found)."""
+        self._bind(payload, "JobIDReq", {"jobId": ("string", True)})
+        bad = self._bad_job_id(payload["jobId"])
+        if bad is not None:
+            raise _BadRequest(bad)
+        numeric = int(payload["jobId"])
+        job = self._jobs.get(str(numeric))
+        db_name = headers.get("DB-Name") or "default"
+        if job is None or not self._alive(job, self.clock.now()) or (self.strict_db and job.db_name != db_name):
+            raise _BadRequest(self._job_not_found(numeric))
+        return job
+
+    def _rest_commit(self, payload: dict[str, Any], headers: Message) -> _Reply:
+        """POST /commit (3.0): publish a staged job; Committing or Completed count as success."""
+        with self._lock:
+            job = self._two_phase_job(payload, headers)
+            state = self._progress(job, self.clock.now())["state"]
+            if state == "Uncommitted":
+                job.committed_at = self.clock.now()
+            elif state not in ("Committing", "Completed"):
+                return self._import_failed(f"expected Uncommitted, got {state}, jobID={job.job_id}")
+        return self._success({})
+
+    def _rest_abort(self, payload: dict[str, Any], headers: Message) -> _Reply:
+        """POST /abort (3.0): abandon a job that has not ended."""
+        with self._lock:
+            job = self._two_phase_job(payload, headers)
+            now = self.clock.now()
+            if self._finished_at(job, now) is None:
+                job.aborted_at = now
+        return self._success({})
+
+    def commit_job(self, job_id: str) -> None:
+        """Commit a staged job directly (no HTTP), as another client would."""
+        with self._lock:
+            self._jobs[job_id].committed_at = self.clock.now()
 
     def _rest_list(self, payload: dict[str, Any], headers: Message) -> _Reply:
         """POST /list (Milvus): no pagination."""
@@ -1596,7 +1708,9 @@ class ImportEmulator:
             alphabet = string.ascii_lowercase + string.digits
             job_id = "job-" + "".join(secrets.choice(alphabet) for _ in range(self.cloud_job_id_length))
         rows = script.rows_per_file if script.rows_per_file is not None else self.rows_per_file
+        staged = self.two_phase and options.get("auto_commit", "true").strip().lower() == "false"
         job = _Job(
+            staged=staged,
             job_id=job_id,
             cluster_id=cluster_id,
             db_name=db_name,
@@ -1622,7 +1736,7 @@ class ImportEmulator:
             job.fail_reason = script.fail_reason or "emulated failure"
         elif failing is not None:
             job.fail_at = job.pending + (failing + 0.5) * slot
-            job.fail_reason = f"failed to import file {job.file_name(failing)}: emulated failure"
+            job.fail_reason = f"failed to import file {job.file_name(failing, self.file_name_format)}: emulated failure"
         elif self.fail_jobs:
             job.fail_at = job.pending + 0.5 * job.importing
             job.fail_reason = script.fail_reason or "emulated failure"
@@ -1636,7 +1750,14 @@ class ImportEmulator:
         elapsed = now - job.created
         if job.fail_at is not None and elapsed >= job.fail_at:
             return job.created + job.fail_at
+        if job.aborted_at is not None:
+            return job.aborted_at
         end = job.pending + job.importing + job.indexing
+        if job.staged:
+            if job.committed_at is None:
+                return None
+            done = max(job.created + end, job.committed_at) + self.commit_duration
+            return done if now >= done else None
         return job.created + end if elapsed >= end else None
 
     def _alive(self, job: _Job, now: float) -> bool:
@@ -1669,7 +1790,7 @@ class ImportEmulator:
                 start = job.pending + index * slot
                 rows = job.file_rows[index]
                 detail: dict[str, Any] = {
-                    "fileName": job.file_name(index),
+                    "fileName": job.file_name(index, self.file_name_format),
                     "fileSize": job.file_sizes[index],
                     "progress": 0,
                     "completeTime": "",
@@ -1682,7 +1803,12 @@ class ImportEmulator:
                     detail["completeTime"] = self._fmt_time(job.created + start + slot)
                 elif effective >= start and index != failing_index:
                     percent = min(int((effective - start) / slot * 100), 99) if slot else 0
-                    detail.update(progress=percent, state="InProgress", importedRows=percent * rows // 100)
+                    retrying = self.file_retry and percent < 50 and any("retry" in p.lower() for p in job.files[index])
+                    detail.update(
+                        progress=0 if retrying else percent,
+                        state="Retry" if retrying else "InProgress",
+                        importedRows=0 if retrying else percent * rows // 100,
+                    )
                 if index == failing_index:
                     percent = min(int((effective - start) / slot * 100), 99) if slot and effective >= start else 0
                     detail.update(state="Failed", progress=percent, reason=job.fail_reason)
@@ -1694,7 +1820,12 @@ class ImportEmulator:
             data["createTime"] = self._fmt_time(job.created)
         complete_time = ""
         reason = ""
-        if failed:
+        top = 90 if self.progress_bands == "v2" else 99
+        if job.aborted_at is not None and now >= job.aborted_at:
+            state, progress, imported_rows, total_rows = "Failed", 0, 0, 0
+            reason = "import job aborted"
+            complete_time = self._fmt_time(job.aborted_at)
+        elif failed:
             state, progress, imported_rows, total_rows = "Failed", 0, 0, 0
             reason = job.fail_reason
             complete_time = self._fmt_time(job.created + (job.fail_at or 0.0))
@@ -1705,10 +1836,20 @@ class ImportEmulator:
             state, progress, imported_rows, total_rows = "Importing", 10 + min(int(60 * fraction), 59), imported, total
         elif elapsed < end:
             fraction = (elapsed - import_end) / job.indexing if job.indexing else 1.0
-            state, progress, imported_rows, total_rows = "Importing", 70 + min(int(29 * fraction), 29), total, total
+            state, progress, imported_rows, total_rows = (
+                "Importing",
+                70 + min(int((top - 70) * fraction), top - 70),
+                total,
+                total,
+            )
+        elif job.staged and (
+            job.committed_at is None or now < max(job.created + end, job.committed_at) + self.commit_duration
+        ):
+            state = "Uncommitted" if job.committed_at is None or now < job.committed_at else "Committing"
+            progress, imported_rows, total_rows = 99, total, total
         else:
             state, progress, imported_rows, total_rows = "Completed", 100, total, total
-            complete_time = self._fmt_time(job.created + end)
+            complete_time = self._fmt_time(self._finished_at(job, now) or job.created + end)
         data.update(
             completeTime=complete_time,
             state=state,

@@ -226,6 +226,31 @@ def test_list_records() -> None:
             exc.MilvusImportJobNotFoundError,
             False,
         ),
+        (
+            answer(
+                {
+                    "code": 2101,
+                    "message": "import job does not exist, jobID=1: importing data failed on server side",
+                }
+            ),
+            exc.MilvusImportJobNotFoundError,
+            False,
+        ),
+        (
+            answer({"code": 2101, "message": "The number of jobs has reached the limit, please try again later"}),
+            exc.MilvusImportServerBusyError,
+            True,
+        ),
+        (
+            answer({"code": 2100, "message": "The number of jobs has reached the limit, please try again later."}),
+            exc.MilvusImportServerBusyError,
+            True,
+        ),
+        (
+            answer({"code": 2101, "message": "importing data failed on server side"}),
+            exc.MilvusImportRequestError,
+            False,
+        ),
         (answer({"code": 1801, "message": "can only accept json format request"}), exc.MilvusImportRequestError, False),
         (answer({"code": 1802, "message": "missing required parameters"}), exc.MilvusImportRequestError, False),
         (answer({"code": 1800, "message": "user hasn't authenticated"}, status=401), exc.MilvusImportAuthError, False),
