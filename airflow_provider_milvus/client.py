@@ -7,6 +7,7 @@ from collections.abc import Generator, Mapping
 from typing import Any, Protocol
 
 from airflow_provider_milvus.exceptions import MilvusImportConfigError, MilvusImportError
+from airflow_provider_milvus.protocol.base import HttpRequest
 from airflow_provider_milvus.protocol.cloud import CloudProtocol
 from airflow_provider_milvus.protocol.detect import detect_protocol
 from airflow_provider_milvus.protocol.errors import scrub
@@ -37,8 +38,13 @@ class AsyncTransport(Protocol):
 def make_protocol(settings: MilvusSettings) -> ImportProtocol:
     """The protocol object for settings whose protocol is already resolved (not ``auto``)."""
     if settings.protocol == "grpc":
+        # The same endpoint's REST v2 API confirms what Milvus 2.4+'s legacy gRPC shim cannot say.
         return GrpcProtocol(
-            settings.grpc_target, token=settings.token, db_name=settings.db_name, timeout=settings.timeout
+            settings.grpc_target,
+            token=settings.token,
+            db_name=settings.db_name,
+            timeout=settings.timeout,
+            rest=_rest_probe(settings),
         )
     if settings.protocol == "rest":
         return RestProtocol(
@@ -109,12 +115,32 @@ class MilvusImportClient:
                     self._transport = self._http_transport()
         return self._protocol
 
+    def _send(self, request: Any) -> Any:
+        """gRPC calls to the channel; HTTP requests (REST, or a gRPC answer checked over REST) to the session."""
+        if isinstance(request, HttpRequest):
+            return self._http_transport().send(request)
+        assert self._transport is not None
+        return self._transport.send(request)
+
     def _run(self, operation: Generator[Any, Any, Any]) -> Any:
         assert self._transport is not None
+        send = self._transport.send if self.settings.protocol != "grpc" else self._send
         try:
-            return run_sync(operation, self._transport.send)
+            return run_sync(operation, send)
         except MilvusImportError as error:
             raise scrub(error, secret_forms(self.settings)) from None
+
+    def commit_import(self, job_id: str, db_name: str | None = None) -> None:
+        """Publish a staged two-phase import (Milvus 3.0+); a server without two-phase imports says so."""
+        self._run(self.protocol.commit_import(job_id, db_name))
+
+    def abort_import(self, job_id: str, db_name: str | None = None) -> None:
+        """Abandon an import job (Milvus 3.0+)."""
+        self._run(self.protocol.abort_import(job_id, db_name))
+
+    def supports_two_phase(self) -> bool:
+        """Whether the server has two-phase imports (probes the commit route once per call)."""
+        return bool(self._run(self.protocol.supports_two_phase()))
 
     def start_import(
         self,
@@ -193,10 +219,32 @@ class AsyncMilvusImportClient:
             await limiter_for(request.url).acquire()
             return await transport.send(request)
 
+        async def dispatched(request: Any) -> Any:
+            # gRPC calls to the channel; an answer checked over REST goes to the HTTP pool.
+            if isinstance(request, HttpRequest):
+                return await self._http_transport().send(request)
+            return await transport.send(request)
+
+        senders = {"cloud": limited, "grpc": dispatched}
         try:
-            return await run_async(operation, limited if self.settings.protocol == "cloud" else transport.send)
+            return await run_async(operation, senders.get(self.settings.protocol, transport.send))
         except MilvusImportError as error:
             raise scrub(error, secret_forms(self.settings)) from None
+
+    async def commit_import(self, job_id: str, db_name: str | None = None) -> None:
+        """Publish a staged two-phase import (Milvus 3.0+)."""
+        protocol = await self.protocol()
+        await self._run(protocol.commit_import(job_id, db_name))
+
+    async def abort_import(self, job_id: str, db_name: str | None = None) -> None:
+        """Abandon an import job (Milvus 3.0+)."""
+        protocol = await self.protocol()
+        await self._run(protocol.abort_import(job_id, db_name))
+
+    async def supports_two_phase(self) -> bool:
+        """Whether the server has two-phase imports."""
+        protocol = await self.protocol()
+        return bool(await self._run(protocol.supports_two_phase()))
 
     async def start_import(
         self,

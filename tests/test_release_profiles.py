@@ -8,6 +8,8 @@ emulator holds: no false success, no false failure.
 from __future__ import annotations
 
 import asyncio
+import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -18,7 +20,8 @@ from airflow_provider_milvus.sensors.milvus_import import MilvusImportSensor
 from airflow_provider_milvus.triggers.milvus_import import MilvusImportTrigger
 from tests.airflow_context import make_context
 from tests.emulator.fixtures import ReleaseEndpoint
-from tests.emulator.profiles import OUTCOMES
+from tests.emulator.grpc_server import MilvusEndpoint
+from tests.emulator.profiles import OUTCOMES, REST_PROFILES
 
 POLL = 0.05
 
@@ -146,3 +149,80 @@ def test_progress_route_is_found_once_and_remembered(release_endpoint: ReleaseEn
         assert served == "getProgress"
     else:
         assert served == "describe"
+
+
+# --------------------------------------------------------------------------- legacy gRPC on 2.4+ (one port with REST)
+
+
+@pytest.fixture(params=REST_PROFILES, ids=lambda name: f"grpc-{name}")
+def legacy(
+    request: pytest.FixtureRequest, make_endpoint: Callable[..., MilvusEndpoint], monkeypatch: pytest.MonkeyPatch
+) -> MilvusEndpoint:
+    """Each self-hosted release with its legacy gRPC shim, and connection ``legacy`` with protocol grpc."""
+    endpoint = make_endpoint(request.param, speed=0)
+    conn = {"conn_type": "milvus", "host": endpoint.base_url, "extra": {"protocol": "grpc"}}
+    monkeypatch.setenv("AIRFLOW_CONN_LEGACY", json.dumps(conn))
+    return endpoint
+
+
+async def legacy_event(job_id: str, *, coalesce: bool = True) -> dict[str, Any]:
+    trigger = MilvusImportTrigger(job_id=job_id, milvus_conn_id="legacy", poll_interval=POLL, coalesce=coalesce)
+    events = await asyncio.wait_for(_collect(trigger), 60)
+    assert len(events) == 1, events
+    return events[0]
+
+
+def legacy_count(endpoint: MilvusEndpoint, event: dict[str, Any], truth: str) -> None:
+    OUTCOMES.record(f"grpc-{endpoint.rest.profile}", event["status"], truth)
+    assert event["status"] == truth, event
+
+
+@pytest.mark.parametrize("coalesce", [True, False], ids=["coalesced", "per-job"])
+async def test_legacy_grpc_start_wait_list(legacy: MilvusEndpoint, coalesce: bool) -> None:
+    hook = MilvusImportHook("legacy")
+    job_id = hook.start_import("c", ["/d/1.parquet"])
+    assert job_id in legacy.rest.job_ids  # the task id is the v2 job id
+    state = hook.get_import_state(job_id)
+    assert state.task_id == job_id and state.server_state == "ImportPending"  # the requested id, not the 0 sent
+    assert [s.task_id for s in hook.list_import_states()] == ["0"]  # milvus issue 38172, as the server says
+    legacy.rest.finish_job(job_id)
+    event = await legacy_event(job_id, coalesce=coalesce)
+    legacy_count(legacy, event, "success")
+    assert event["state"]["task_id"] == job_id and event["state"]["row_count"] == 10_000
+
+
+async def test_legacy_grpc_real_failure_keeps_its_reason(legacy: MilvusEndpoint) -> None:
+    job_id = MilvusImportHook("legacy").start_import("c", ["/d/1.parquet"])
+    legacy.rest.fail_job(job_id, "array size 4 doesn't equal to vector dimension 8")
+    event = await legacy_event(job_id)
+    legacy_count(legacy, event, "failed")
+    assert "vector dimension 8" in event["message"]
+
+
+async def test_legacy_grpc_none_state_is_no_failure(legacy: MilvusEndpoint) -> None:
+    """ImportFailed with no reason (a v2 state the shim cannot map) is checked over REST: the wait goes on."""
+    hook = MilvusImportHook("legacy")
+    job_id = hook.start_import("c", ["/d/1.parquet"])
+    legacy.rest.set_job(job_id, state="None", progress=0)
+    seen = hook.get_import_state(job_id)
+    assert (seen.state_name, seen.server_state, seen.task_id) == ("Unknown", "None", job_id)
+
+    async def later() -> None:
+        await asyncio.sleep(0.3)
+        legacy.rest.set_job(job_id, clear=True)
+        legacy.rest.finish_job(job_id)
+
+    clear = asyncio.create_task(later())
+    event = await legacy_event(job_id)
+    await clear
+    legacy_count(legacy, event, "success")
+
+
+def test_legacy_grpc_errors(legacy: MilvusEndpoint) -> None:
+    hook = MilvusImportHook("legacy")
+    with pytest.raises(exc.MilvusImportError, match="accepts only one file"):
+        hook.start_import("c", ["/d/1.json", "/d/2.json"])
+    job_id = hook.start_import("c", ["/d/id.npy", "/d/vec.npy"])  # NumPy files of one batch: one unit
+    legacy.rest.expire_job(job_id)
+    with pytest.raises(exc.MilvusImportJobNotFoundError):
+        hook.get_import_state(job_id)

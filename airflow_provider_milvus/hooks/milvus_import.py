@@ -190,6 +190,35 @@ class MilvusImportHook(BaseHook):
         client = await self.aget_conn()
         return await client.list_import_states(collection_name, db_name)
 
+    def commit_import(self, job_id: str, db_name: str | None = None) -> None:
+        """Publish a staged two-phase import (Milvus 3.0+); a server without two-phase imports raises, saying so."""
+        self.get_conn().commit_import(job_id, db_name)
+        self.log.info("Milvus accepted the commit of import job %s", job_id)
+
+    def abort_import(self, job_id: str, db_name: str | None = None) -> None:
+        """Abandon an import job (Milvus 3.0+); a server without two-phase imports raises, saying so."""
+        self.get_conn().abort_import(job_id, db_name)
+        self.log.info("Milvus accepted the abort of import job %s", job_id)
+
+    def supports_two_phase(self) -> bool:
+        """Whether the server has two-phase imports (``auto_commit``, commit, abort: Milvus 3.0+)."""
+        return self.get_conn().supports_two_phase()
+
+    async def acommit_import(self, job_id: str, db_name: str | None = None) -> None:
+        """Async twin of :meth:`commit_import`."""
+        client = await self.aget_conn()
+        await client.commit_import(job_id, db_name)
+
+    async def aabort_import(self, job_id: str, db_name: str | None = None) -> None:
+        """Async twin of :meth:`abort_import`."""
+        client = await self.aget_conn()
+        await client.abort_import(job_id, db_name)
+
+    async def asupports_two_phase(self) -> bool:
+        """Async twin of :meth:`supports_two_phase`."""
+        client = await self.aget_conn()
+        return await client.supports_two_phase()
+
     def test_connection(self) -> tuple[bool, str]:
         """The UI's Test button: reach the server, find its API and list its import jobs."""
         try:

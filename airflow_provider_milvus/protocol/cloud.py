@@ -15,12 +15,15 @@ from airflow_provider_milvus.protocol.arguments import ImportArgs, check_name
 from airflow_provider_milvus.protocol.base import HttpOperation, HttpRequest, HttpResponse, Sleep
 from airflow_provider_milvus.protocol.rest import (
     PREFIX,
+    TWO_PHASE_PROBE_ID,
     _Reader,
     decode_envelope,
     encode,
     parse_list_records,
     parse_progress_data,
+    probe_two_phase,
     require_object,
+    two_phase_call,
 )
 from airflow_provider_milvus.state import BulkInsertState
 
@@ -136,6 +139,22 @@ class CloudProtocol:
             self.progress_route = route
             return parse_progress_data(data, what=what, server=self.server, requested_job_id=job)
         raise AssertionError("unreachable: the last route's answer is decoded or raises")
+
+    def commit_import(self, job_id: str, db_name: str | None = None) -> HttpOperation[None]:
+        """``commit``, where the cloud has two-phase imports (a 404 says it has none)."""
+        return (yield from self._two_phase_call("commit", "committing", job_id))
+
+    def abort_import(self, job_id: str, db_name: str | None = None) -> HttpOperation[None]:
+        """``abort``, where the cloud has two-phase imports."""
+        return (yield from self._two_phase_call("abort", "aborting", job_id))
+
+    def _two_phase_call(self, route: str, verb: str, job_id: str) -> HttpOperation[None]:
+        job = check_cloud_job_id(job_id)
+        return (yield from two_phase_call(self.request(route, {"jobId": job}, job_id=job), verb))
+
+    def supports_two_phase(self) -> HttpOperation[bool]:
+        """Whether the cloud routes ``commit`` (probed with a job id no job has)."""
+        return (yield from probe_two_phase(self.request("commit", {"jobId": TWO_PHASE_PROBE_ID})))
 
     def list_import_states(
         self, collection_name: str | None = None, db_name: str | None = None

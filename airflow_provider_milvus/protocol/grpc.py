@@ -7,8 +7,8 @@ move the bytes, so the sync (grpcio) and async (grpc.aio) paths share this.
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping
-from typing import Any, Final
+from collections.abc import Generator, Mapping
+from typing import Any, Final, TypeVar
 
 from google.protobuf.message import DecodeError
 
@@ -16,8 +16,18 @@ from airflow_provider_milvus import exceptions as exc
 from airflow_provider_milvus.proto import milvus_import_pb2 as pb
 from airflow_provider_milvus.protocol import errors
 from airflow_provider_milvus.protocol.arguments import ImportArgs, check_name, check_numeric_job_id
-from airflow_provider_milvus.protocol.base import GrpcOperation, GrpcRequest, GrpcResponse
-from airflow_provider_milvus.state import BulkInsertState, format_create_time, state_code
+from airflow_provider_milvus.protocol.base import (
+    GrpcOperation,
+    GrpcRequest,
+    GrpcResponse,
+    HttpRequest,
+    HttpResponse,
+    Sleep,
+)
+from airflow_provider_milvus.protocol.rest import NO_TWO_PHASE, RestProtocol
+from airflow_provider_milvus.state import FAILED, BulkInsertState, format_create_time, state_code
+
+T = TypeVar("T")
 
 SERVICE: Final = "/milvus.proto.milvus.MilvusService"
 IMPORT: Final = f"{SERVICE}/Import"
@@ -142,16 +152,36 @@ def parse_state(message: pb.GetImportStateResponse, *, task_id: str | None, what
     )
 
 
+#: An operation that may also ask the server's REST v2 API (same endpoint) to confirm a gRPC answer.
+CheckedOperation = Generator[GrpcRequest | HttpRequest | Sleep, GrpcResponse | HttpResponse | None, T]
+
+
 class GrpcProtocol:
-    """Requests and answers of the gRPC import calls for one Milvus server."""
+    """Requests and answers of the gRPC import calls for one Milvus server.
+
+    ``rest``: the same server's REST v2 API (Milvus serves both on one port). Milvus 2.4+'s legacy
+    gRPC shim reports any v2 job state it cannot map (None, Uncommitted, Committing) as ImportFailed
+    with an EMPTY failed_reason, so such an answer is checked against REST ``describe`` before it is
+    believed. A server whose REST routes answer 404 (2.3 and older) has no such shim: its gRPC states
+    are its own, and the check is not made again.
+    """
 
     name = "grpc"
 
-    def __init__(self, server: str, *, token: str = "", db_name: str = "", timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        server: str,
+        *,
+        token: str = "",
+        db_name: str = "",
+        timeout: float = 30.0,
+        rest: RestProtocol | None = None,
+    ) -> None:
         self.server = server
         self._token = token
         self.db_name = db_name
         self.timeout = timeout
+        self.rest = rest
 
     def __repr__(self) -> str:
         return f"GrpcProtocol({self.server!r}, db_name={self.db_name!r})"
@@ -198,15 +228,47 @@ class GrpcProtocol:
             raise errors.invalid_answer(what, "the server returned no task id", server=self.server, job_id=None)
         return str(answer.tasks[0])
 
-    def get_import_state(self, job_id: str, db_name: str | None = None) -> GrpcOperation[BulkInsertState]:
-        """``GetImportState`` of one task (task ids are unique across databases)."""
+    def get_import_state(self, job_id: str, db_name: str | None = None) -> CheckedOperation[BulkInsertState]:
+        """``GetImportState`` of one task (task ids are unique across databases); the requested id is kept.
+
+        An ImportFailed without a reason is confirmed over REST first (see the class docstring).
+        """
         job = check_numeric_job_id(job_id, "Milvus gRPC")
         what = "reading the import task's state"
         message = pb.GetImportStateRequest(task=int(job))
         response = yield self.request(GET_IMPORT_STATE, message, db_name=db_name or "", job_id=job)
         assert isinstance(response, GrpcResponse)
         answer = _decode(pb.GetImportStateResponse(), response, what=what, server=self.server, job_id=job)
-        return parse_state(answer, task_id=job, what=what, server=self.server)
+        state = parse_state(answer, task_id=job, what=what, server=self.server)
+        if state.state != FAILED or state.failed_reason or self.rest is None:
+            return state
+        try:
+            checked: BulkInsertState = yield from self.rest.get_import_state(job, db_name)
+        except exc.MilvusImportRouteNotFoundError:
+            self.rest = None  # no REST v2 jobs behind this server (before 2.4): its ImportFailed is its own
+            return state
+        return checked
+
+    def commit_import(self, job_id: str, db_name: str | None = None) -> CheckedOperation[None]:
+        """Two-phase imports have no legacy gRPC call: commit over the same server's REST v2 API."""
+        return (yield from self._two_phase().commit_import(job_id, db_name))
+
+    def abort_import(self, job_id: str, db_name: str | None = None) -> CheckedOperation[None]:
+        """Abort over the same server's REST v2 API (no legacy gRPC call exists)."""
+        return (yield from self._two_phase().abort_import(job_id, db_name))
+
+    def supports_two_phase(self) -> CheckedOperation[bool]:
+        """Whether the server has two-phase imports (asked over its REST v2 API)."""
+        if self.rest is None:
+            return False
+        return (yield from self.rest.supports_two_phase())
+
+    def _two_phase(self) -> RestProtocol:
+        if self.rest is None:
+            raise exc.MilvusImportRouteNotFoundError(
+                f"{NO_TWO_PHASE}: this server has no REST v2 API to commit or abort with", server=self.server
+            )
+        return self.rest
 
     def list_import_states(
         self, collection_name: str | None = None, db_name: str | None = None

@@ -27,6 +27,9 @@ from airflow_provider_milvus.state import (
 )
 
 PREFIX: Final = "/v2/vectordb/jobs/import"
+NO_TWO_PHASE: Final = "the server has no two-phase imports (commit and abort need Milvus 3.0 or later)"
+#: A jobId no server can hold: the probe of the commit route never touches a job (3.0 answers 1100, older 404).
+TWO_PHASE_PROBE_ID: Final = "two-phase-probe"
 _DETAIL_KEYS: Final = (
     "fileName",
     "fileSize",
@@ -314,6 +317,33 @@ def parse_list_records(
     return states, r.count("count")
 
 
+# --------------------------------------------------------------------------- two-phase imports (3.0)
+
+
+def two_phase_call(request: HttpRequest, verb: str) -> HttpOperation[None]:
+    """POST a ``commit`` / ``abort``; a 404 means the server has no two-phase imports, said as such."""
+    what = f"{verb} import job {request.job_id}"
+    response = yield request
+    assert isinstance(response, HttpResponse)
+    if response.status == 404:
+        raise exc.MilvusImportRouteNotFoundError(
+            f"{what}: {NO_TWO_PHASE}", server=request.server, job_id=request.job_id, code="HTTP 404"
+        )
+    decode_envelope(response, what=what, server=request.server, job_id=request.job_id)
+    return None
+
+
+def probe_two_phase(request: HttpRequest) -> HttpOperation[bool]:
+    """True when the ``commit`` route answers at all (any code), False on 404; other HTTP errors raise."""
+    response = yield request
+    assert isinstance(response, HttpResponse)
+    if response.status == 404:
+        return False
+    if response.status != 200:  # refused credentials, an overloaded server: say so, learn nothing
+        decode_envelope(response, what="asking for two-phase imports", server=request.server, job_id=None)
+    return True
+
+
 # --------------------------------------------------------------------------- requests
 
 
@@ -412,6 +442,23 @@ class RestProtocol:
                 continue
             data = decode_envelope(response, what=what, server=self.server, job_id=job)
             return parse_progress_data(data, what=what, server=self.server, requested_job_id=job)
+
+    def commit_import(self, job_id: str, db_name: str | None = None) -> HttpOperation[None]:
+        """``commit`` (Milvus 3.0): publish a staged (Uncommitted) job; Committing or Completed count as done."""
+        return (yield from self._two_phase_call("commit", "committing", job_id, db_name))
+
+    def abort_import(self, job_id: str, db_name: str | None = None) -> HttpOperation[None]:
+        """``abort`` (Milvus 3.0): abandon a job."""
+        return (yield from self._two_phase_call("abort", "aborting", job_id, db_name))
+
+    def _two_phase_call(self, route: str, verb: str, job_id: str, db_name: str | None) -> HttpOperation[None]:
+        job = check_numeric_job_id(job_id, "Milvus REST")
+        db = check_name(db_name, "db_name", required=False)
+        return (yield from two_phase_call(self.request(route, {"jobId": job}, db_name=db, job_id=job), verb))
+
+    def supports_two_phase(self) -> HttpOperation[bool]:
+        """Whether ``commit`` is routed: probed with a jobId no job has (3.0: code 1100; older servers: 404)."""
+        return (yield from probe_two_phase(self.request("commit", {"jobId": TWO_PHASE_PROBE_ID})))
 
     def list_import_states(
         self, collection_name: str | None = None, db_name: str | None = None

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from tests.emulator.grpc_server import MilvusEndpoint
 from tests.emulator.profiles import PROFILES, ReleaseProfile
 from tests.emulator.server import DEFAULT_API_KEY, DEFAULT_CLUSTER_ID, ImportEmulator, make_self_signed_cert
 
@@ -17,6 +18,7 @@ __all__ = [
     "cloud_emulator",
     "emulator_tls_cert",
     "make_emulator",
+    "make_endpoint",
     "release",
     "release_endpoint",
     "rest_emulator",
@@ -94,3 +96,18 @@ def release_endpoint(
         conn = {"conn_type": "milvus", "host": emulator.base_url, "extra": {"protocol": "rest"}}
     monkeypatch.setenv("AIRFLOW_CONN_RELEASE", json.dumps(conn))
     return ReleaseEndpoint(release, emulator, "release")
+
+
+@pytest.fixture
+def make_endpoint() -> Iterator[Callable[..., MilvusEndpoint]]:
+    """Factory: ``make_endpoint("2.5", speed=0)``: REST v2 and legacy gRPC of one release on one port, stopped after."""
+    started: list[MilvusEndpoint] = []
+
+    def factory(profile: str, **knobs: Any) -> MilvusEndpoint:
+        endpoint = MilvusEndpoint(profile, **knobs)
+        started.append(endpoint)
+        return endpoint.start()
+
+    yield factory
+    for endpoint in started:
+        endpoint.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import time
 from typing import Any
 
@@ -10,18 +11,19 @@ import pytest
 
 from airflow_provider_milvus import exceptions as exc
 from airflow_provider_milvus.proto import milvus_import_pb2 as pb
-from airflow_provider_milvus.protocol.base import GrpcRequest, GrpcResponse
+from airflow_provider_milvus.protocol.base import GrpcRequest, GrpcResponse, HttpResponse
 from airflow_provider_milvus.protocol.grpc import GET_IMPORT_STATE, IMPORT, LIST_IMPORT_TASKS, GrpcProtocol
+from airflow_provider_milvus.protocol.rest import RestProtocol
 from airflow_provider_milvus.transport.driver import run_sync
 
 SERVER = "milvus:19530"
 
 
-def drive(operation: Any, *responses: GrpcResponse) -> tuple[Any, list[GrpcRequest]]:
-    sent: list[GrpcRequest] = []
+def drive(operation: Any, *responses: GrpcResponse | HttpResponse) -> tuple[Any, list[Any]]:
+    sent: list[Any] = []
     queue = list(responses)
 
-    def send(request: GrpcRequest) -> GrpcResponse:
+    def send(request: Any) -> GrpcResponse | HttpResponse:
         sent.append(request)
         return queue.pop(0)
 
@@ -215,3 +217,38 @@ def test_import_status_error_quotes_the_server() -> None:
     answer = pb.ImportResponse(status=pb.Status(code=1100, reason="import request is empty"))
     with pytest.raises(exc.MilvusImportRequestError, match="import request is empty"):
         drive(proto().start_import("c", ["/a.json"]), ok(answer))
+
+
+def checked_proto() -> GrpcProtocol:
+    """A gRPC protocol whose server also serves REST v2 on the same endpoint (Milvus 2.4+)."""
+    return GrpcProtocol(SERVER, rest=RestProtocol(f"http://{SERVER}", db_name="analytics"))
+
+
+def rest_answer(body: Any, status: int = 200) -> HttpResponse:
+    return HttpResponse(status=status, body=json.dumps(body).encode() if body is not None else b"404 page not found")
+
+
+def test_failed_without_reason_is_checked_over_rest() -> None:
+    """2.4+'s shim says ImportFailed with no reason for states it cannot map: REST describe decides."""
+    staged = {"code": 0, "data": {"jobId": "7", "state": "Uncommitted", "progress": 99, "importedRows": 5}}
+    state, sent = drive(
+        checked_proto().get_import_state("7"), ok(state_answer(status=pb.Status(), state=1)), rest_answer(staged)
+    )
+    assert isinstance(sent[0], GrpcRequest) and sent[1].url.endswith("/v2/vectordb/jobs/import/describe")  # type: ignore[attr-defined]
+    assert (state.task_id, state.state_name, state.server_state, state.failed) == ("7", "Started", "Uncommitted", False)
+
+
+def test_failed_with_a_reason_is_believed_without_asking_rest() -> None:
+    answer = state_answer(status=pb.Status(), state=1, infos={"failed_reason": "bad parquet"})
+    state, sent = drive(checked_proto().get_import_state("7"), ok(answer))
+    assert state.failed and state.failed_reason == "bad parquet" and len(sent) == 1
+
+
+def test_a_server_without_rest_keeps_its_grpc_failure_and_is_not_asked_again() -> None:
+    """Milvus 2.3 answers 404 on the v2 routes: its ImportFailed is its own."""
+    protocol = checked_proto()
+    failed = ok(state_answer(status=pb.Status(), state=1))
+    state, sent = drive(protocol.get_import_state("7"), failed, rest_answer(None, 404), rest_answer(None, 404))
+    assert state.failed and len(sent) == 3 and protocol.rest is None
+    state, sent = drive(protocol.get_import_state("7"), failed)
+    assert state.failed and len(sent) == 1

@@ -11,13 +11,13 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import grpc
 
 from airflow_provider_milvus.proto import milvus_import_pb2 as pb
+from tests.emulator.grpc_server import serve_unary
 
 SERVICE = "milvus.proto.milvus.MilvusService"
 
@@ -90,17 +90,8 @@ class FakeMilvusGrpc:
 
     def start(self, port: int = 0) -> FakeMilvusGrpc:
         """Listen on ``port`` (0: an ephemeral one)."""
-        server = grpc.server(ThreadPoolExecutor(max_workers=8))
-        handlers = {
-            name: grpc.unary_unary_rpc_method_handler(self._handler(name))
-            for name in ("GetImportState", "ListImportTasks", "Import")
-        }
-        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
-        self.port = server.add_insecure_port(f"127.0.0.1:{port}")
-        if port and self.port != port:
-            raise RuntimeError(f"could not bind 127.0.0.1:{port}")
-        server.start()
-        self._server = server
+        methods = {name: self._handler(name) for name in ("GetImportState", "ListImportTasks", "Import")}
+        self._server, self.port = serve_unary(methods, port)
         return self
 
     def stop(self) -> None:
