@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 from airflow.providers.common.compat.sdk import AirflowException, BaseOperator
 
+from airflow_provider_milvus.cancel import abort_or_explain
 from airflow_provider_milvus.completion import complete
 from airflow_provider_milvus.config import default_deferrable
 from airflow_provider_milvus.events import ImportOutcome, outcome_of, read_event
@@ -205,6 +206,7 @@ class MilvusImportOperator(ResumableJobMixin, BaseOperator):
                     stall_timeout=self.stall_timeout,
                     on_stall=self.on_stall,
                     db_name=self._db(),
+                    abort_on_kill=True,
                 ),
                 method_name="execute_complete",
             )
@@ -234,3 +236,8 @@ class MilvusImportOperator(ResumableJobMixin, BaseOperator):
         if outcome.state is not None:
             self.final_state = outcome.state
         return complete(context, outcome)
+
+    def on_kill(self) -> None:
+        """Killed while waiting in the worker: abort the job where the server can, else say it runs on."""
+        if self.job_id:
+            abort_or_explain(self.hook, self.job_id, self._db(), self.log)
