@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 from airflow.providers.common.compat.sdk import AirflowException, BaseOperator
 
+from airflow_provider_milvus.assets import collection_uri, emit_for_state, import_alias
 from airflow_provider_milvus.cancel import abort_or_explain
 from airflow_provider_milvus.completion import complete
 from airflow_provider_milvus.config import default_deferrable
@@ -32,7 +33,8 @@ class MilvusImportOperator(ResumableJobMixin, BaseOperator):
 
     Retries never import twice: a retry reattaches to the job an earlier try started (waits for it,
     or returns its final state) and starts a new import only after that job failed; clearing the
-    task starts over.
+    task starts over. After a completed import it emits an event for the collection's asset
+    (``milvus://HOST:PORT/DB/COLLECTION``).
 
     :param collection_name: the target collection (templated).
     :param files: one import unit (a list of paths) or a list of units (templated).
@@ -47,6 +49,7 @@ class MilvusImportOperator(ResumableJobMixin, BaseOperator):
     :param max_attempts: consecutive failed reads (network faults, 5xx) before the wait gives up.
     :param stall_timeout: seconds without any change of state, progress or rows before a stall is reported.
     :param on_stall: ``warn`` (log, keep waiting) or ``fail``.
+    :param emit_asset: emit an asset event for the collection after the import completed (default True).
     :param durable: keep the job id across retries so a retry reattaches (default True; Airflow 3.3+
         keeps it in ``task_state_store``, older releases find the job on the server).
     """
@@ -73,6 +76,7 @@ class MilvusImportOperator(ResumableJobMixin, BaseOperator):
         max_attempts: int = 10,
         stall_timeout: float | None = None,
         on_stall: str = "warn",
+        emit_asset: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -89,6 +93,9 @@ class MilvusImportOperator(ResumableJobMixin, BaseOperator):
         self.max_attempts = max_attempts
         self.stall_timeout = stall_timeout
         self.on_stall = on_stall
+        self.emit_asset = emit_asset
+        if emit_asset:
+            self.outlets = [*self.outlets, import_alias(self)]
         self.final_state: BulkInsertState | None = None
         self.job_id: str | None = None
         # Checked at parse time, so a DAG with a bad setting fails to load with a clear message.
@@ -225,17 +232,30 @@ class MilvusImportOperator(ResumableJobMixin, BaseOperator):
         return self._finish(context, outcome_of(state))
 
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> Any:
-        """Resume after the trigger fired: succeed only on a Completed state, push the state in every case."""
+        """Resume after the trigger fired: succeed only on a Completed state, push the state in every case.
+
+        Idempotent: the same event twice gives the same outcome, XCom and asset event.
+        """
         outcome = read_event(event)
         self.log.info("Import job %s: %s (%s)", outcome.job_id, outcome.status, outcome.message)
         return self._finish(context, outcome)
 
     def _finish(self, context: Any, outcome: ImportOutcome) -> Any:
-        """Record the final state, push it and end."""
+        """Record the final state (lineage reads it), emit the asset event on success, push and end."""
         self.job_id = outcome.job_id or self.job_id
         if outcome.state is not None:
             self.final_state = outcome.state
+        if outcome.succeeded and self.emit_asset and outcome.state is not None:
+            emit_for_state(
+                context, self, self.hook.get_settings, outcome.state, self._db(), _text(self.collection_name)
+            )
         return complete(context, outcome)
+
+    # -- assets, kill --------------------------------------------------------------------
+
+    def asset_uri(self, collection_name: str | None = None) -> str:
+        """The asset URI of the target collection on this task's connection."""
+        return collection_uri(self.hook.get_settings(), collection_name or _text(self.collection_name), self._db())
 
     def on_kill(self) -> None:
         """Killed while waiting in the worker: abort the job where the server can, else say it runs on."""
