@@ -251,11 +251,27 @@ class MilvusImportOperator(ResumableJobMixin, BaseOperator):
             )
         return complete(context, outcome)
 
-    # -- assets, kill --------------------------------------------------------------------
+    # -- assets, lineage, kill --------------------------------------------------------------------
 
     def asset_uri(self, collection_name: str | None = None) -> str:
         """The asset URI of the target collection on this task's connection."""
         return collection_uri(self.hook.get_settings(), collection_name or _text(self.collection_name), self._db())
+
+    def get_openlineage_facets_on_start(self) -> Any:
+        """Lineage before the import: the files as inputs, the collection as output."""
+        from airflow_provider_milvus.openlineage import import_lineage
+
+        return import_lineage(self.files, self.asset_uri(), None)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """Lineage after the import: as on start, plus the job id and the collection's imported rows."""
+        from airflow_provider_milvus.openlineage import import_lineage
+
+        return import_lineage(self.files, self.asset_uri(), self.final_state, self.hook.get_settings().server)
+
+    def get_openlineage_facets_on_failure(self, task_instance: Any) -> Any:
+        """Lineage of a failed import: inputs and output, the job id where one was read."""
+        return self.get_openlineage_facets_on_complete(task_instance)
 
     def on_kill(self) -> None:
         """Killed while waiting in the worker: abort the job where the server can, else say it runs on."""
