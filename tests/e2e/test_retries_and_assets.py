@@ -8,7 +8,9 @@ the case's collection and the collection's rows, and reads the final XCom:
 (a) the task process SIGKILLs itself right after the server accepted the import, before deferring;
 (b) the deferred wait ends in error (reads through a closed port, past ``max_attempts``);
 (c) the in-worker wait times out;
-(d) the job fails (missing file) and the retry, with the file in place, imports anew.
+(d) the job fails (missing file) and the retry, with the file in place, imports anew;
+(e) the deferred task is cleared: Airflow 3.3 calls the trigger's ``on_kill``, which logs that
+    Milvus 2.3 cannot cancel a running import, and the cleared task starts over with a new import.
 
 In (a)-(c): one job, rows counted once, the retry ends with that job's final state in XCom. In
 (d): two jobs (the failed one and the new one), rows counted once.
@@ -42,6 +44,7 @@ CASES = {
     "b": "retry_wait_error",
     "c": "retry_wait_timeout",
     "d": "retry_fail_then_fix",
+    "e": "retry_cleared_while_deferred",
 }
 PRODUCER, CONSUMER = "example_milvus_asset_producer", "example_milvus_asset_consumer"
 
@@ -128,6 +131,14 @@ def test_retries_never_import_twice_and_assets_trigger(
         env.unpause(CONSUMER)
         producer_run = env.trigger_dag(PRODUCER, {"files": [asset_file]})
 
+        # (e): clear the task while its first try is deferred.
+        env.wait_for_deferred(CASES["e"], runs["e"], TASK, timeout=120)
+        env.api_json(
+            "POST",
+            f"dags/{CASES['e']}/clearTaskInstances",
+            json={"dry_run": False, "dag_run_id": runs["e"], "task_ids": [TASK], "only_failed": False},
+        )
+
         results: dict[str, dict[str, Any]] = {}
         for case, dag_id in CASES.items():
             state = env.wait_for_run(dag_id, runs[case], timeout=180)
@@ -155,6 +166,17 @@ def test_retries_never_import_twice_and_assets_trigger(
         assert d["rows"] == ROWS and d["tries"] == 2, d
         assert d["xcom"] == {"task_id": completed, "state_name": "Completed", "row_count": ROWS}, d
 
+        e = results["e"]
+        assert [name for _, name in e["jobs"]] == ["Completed", "Completed"] and e["rows"] == 2 * ROWS, e
+        assert e["tries"] == 2 and e["xcom"]["task_id"] == max(job for job, _ in e["jobs"]), e
+        trigger_text = "\n".join(
+            str(event.get("event", ""))
+            for path in env.trigger_log_files(CASES["e"], runs["e"], TASK)
+            for event in env.read_log_events(path)
+        )
+        assert "Milvus cannot cancel a running import" in trigger_text, trigger_text[-3000:]
+        assert "First try since the task was cleared" in env.task_log(CASES["e"], runs["e"], TASK, 2)
+
         # The log of (a)'s retry says it reattached to the job the killed try started.
         retry_log = env.task_log(CASES["a"], runs["a"], TASK, 2)
         assert "Reattaching to import job" in retry_log, retry_log[-3000:]
@@ -180,5 +202,6 @@ def test_retries_never_import_twice_and_assets_trigger(
     print("case | jobs on the server | rows | tries | final XCom return_value")
     for case, result in results.items():
         print(f"({case}) {CASES[case]} | {result['jobs']} | {result['rows']} | {result['tries']} | {result['xcom']}")
+    print("(e) trigger log:", next(line for line in trigger_text.splitlines() if "cannot cancel" in line))
     print(f"asset event: {events[0]['uri']} extra={events[0]['extra']}")
     print(f"consumer run {consumer['dag_run_id']} ({consumer['run_type']}): read_import -> {read}")

@@ -11,6 +11,8 @@ here, out of the package); later tries run the operator unchanged:
   at its first read.
 - ``fail_then_fix``: the file does not exist on try 1, so the job fails; try 2 puts the file in
   place (from ``source``) before its own start.
+- ``cleared_while_deferred``: the deferred wait of try 1 reads through ``milvus_broken`` with no
+  practical limit, so the task stays deferred until the test clears it.
 
 Trigger each DAG with ``{"collection_name": ..., "files": [...], "source": ...}``.
 """
@@ -27,7 +29,7 @@ from airflow.sdk import DAG, Param
 
 from airflow_provider_milvus.operators.milvus_import import MilvusImportOperator
 
-CASES = ("kill_after_start", "wait_error", "wait_timeout", "fail_then_fix")
+CASES = ("kill_after_start", "wait_error", "wait_timeout", "fail_then_fix", "cleared_while_deferred")
 
 
 class FaultyImport(MilvusImportOperator):
@@ -55,6 +57,8 @@ class FaultyImport(MilvusImportOperator):
                 self.milvus_conn_id, self.max_attempts = "milvus_broken", 2
             elif self.fault == "wait_timeout":
                 self.timeout = 0.001
+            elif self.fault == "cleared_while_deferred":
+                self.milvus_conn_id, self.max_attempts = "milvus_broken", 1_000_000
         return super().poll_until_complete(external_id, context)
 
 
