@@ -36,6 +36,8 @@ def complete(context: Any, outcome: ImportOutcome, *, soft_fail: bool = False, s
         raise AirflowSkipException(message)
     if outcome.status == TIMEOUT and sensor:
         raise AirflowSensorTimeout(message)
-    if outcome.status == FAILED:
-        raise AirflowFailException(message)  # a failed import will not succeed on a retry of this task
-    raise AirflowException(message)  # error (or timeout of the operator): a retry of the task may help
+    if outcome.status == FAILED and sensor:
+        raise AirflowFailException(message)  # the sensor's job failed: no retry of the sensor changes that
+    # The operator's failed job, a timeout or an error: a retry may help (it starts a new import
+    # only after a failure, and reattaches to the job otherwise).
+    raise AirflowException(message)

@@ -76,6 +76,15 @@ UI_FIELD_BEHAVIOUR: dict[str, Any] = {
     },
 }
 
+#: The ``milvus`` asset URI scheme: Airflow normalises URIs with the handler, and ``Asset``s are
+#: made and turned into OpenLineage datasets by the factory and the converter.
+ASSET_URIS: dict[str, Any] = {
+    "schemes": ["milvus"],
+    "handler": "airflow_provider_milvus.assets.sanitize_uri",
+    "factory": "airflow_provider_milvus.assets.create_asset",
+    "to_openlineage_converter": "airflow_provider_milvus.assets.convert_asset_to_openlineage",
+}
+
 
 def get_provider_info() -> dict[str, Any]:
     """What this provider adds to Airflow: hook, trigger, sensor, operator and the ``milvus`` connection."""
@@ -101,6 +110,8 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {"integration-name": "Milvus", "python-modules": ["airflow_provider_milvus.operators.milvus_import"]}
         ],
+        "asset-uris": [ASSET_URIS],
+        "dataset-uris": [ASSET_URIS],  # Airflow 2 reads this name
         "connection-types": [
             {
                 "hook-class-name": "airflow_provider_milvus.hooks.milvus_import.MilvusImportHook",

@@ -20,10 +20,30 @@ AIRFLOW_V_3_1_PLUS = get_base_airflow_version_tuple() >= (3, 1, 0)
 AIRFLOW_V_3_2_PLUS = get_base_airflow_version_tuple() >= (3, 2, 0)
 AIRFLOW_V_3_3_PLUS = get_base_airflow_version_tuple() >= (3, 3, 0)
 
+# Airflow 3.3 brought ResumableJobMixin and the task_state_store it keeps the job id in. Below 3.3,
+# common-compat 1.23+ hands out a stand-in that submits on every try; older common-compat has none,
+# so the provider's own stand-in takes its place. Either way the operator's own server-side search
+# (airflow_provider_milvus.resume) keeps a retry from importing twice.
+if AIRFLOW_V_3_3_PLUS:
+    from airflow.sdk import ResumableJobMixin
+else:  # pragma: no cover - exercised by the older-Airflow legs
+    try:
+        from airflow.providers.common.compat.sdk import ResumableJobMixin
+    except ImportError:
+        from airflow_provider_milvus.resume import FallbackResumableJobMixin as ResumableJobMixin  # type: ignore[assignment]
+
+#: True where a retry finds ``context["task_state_store"]`` (Airflow 3.3+).
+HAS_TASK_STATE_STORE = AIRFLOW_V_3_3_PLUS
+#: True where the triggerer calls ``BaseTrigger.on_kill`` when a user kills or clears a deferred task.
+HAS_TRIGGER_ON_KILL = AIRFLOW_V_3_3_PLUS
+
 __all__ = [
     "AIRFLOW_V_3_0_PLUS",
     "AIRFLOW_V_3_1_PLUS",
     "AIRFLOW_V_3_2_PLUS",
     "AIRFLOW_V_3_3_PLUS",
+    "HAS_TASK_STATE_STORE",
+    "HAS_TRIGGER_ON_KILL",
+    "ResumableJobMixin",
     "get_base_airflow_version_tuple",
 ]

@@ -7,13 +7,19 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import Any, ClassVar
 
-from airflow.providers.common.compat.sdk import BaseOperator
+from airflow.providers.common.compat.sdk import AirflowException, BaseOperator
 
+from airflow_provider_milvus.assets import collection_uri, emit_for_state, import_alias
+from airflow_provider_milvus.cancel import abort_or_explain
 from airflow_provider_milvus.completion import complete
 from airflow_provider_milvus.config import default_deferrable
-from airflow_provider_milvus.events import read_event
+from airflow_provider_milvus.events import ImportOutcome, outcome_of, read_event
+from airflow_provider_milvus.exceptions import MilvusImportError
 from airflow_provider_milvus.hooks.milvus_import import MilvusImportHook
+from airflow_provider_milvus.resume import find_earlier_job, first_try_of_generation
+from airflow_provider_milvus.state import BulkInsertState
 from airflow_provider_milvus.triggers.milvus_import import MilvusImportTrigger
+from airflow_provider_milvus.version_compat import ResumableJobMixin
 from airflow_provider_milvus.waiting import WaitSettings, wait_for_job, wait_sync
 
 
@@ -22,8 +28,13 @@ def _text(value: Any) -> Any:
     return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
 
 
-class MilvusImportOperator(BaseOperator):
+class MilvusImportOperator(ResumableJobMixin, BaseOperator):
     """Starts a bulk import, pushes its ``job_id`` at once, waits for it and pushes the final state.
+
+    Retries never import twice: a retry reattaches to the job an earlier try started (waits for it,
+    or returns its final state) and starts a new import only after that job failed; clearing the
+    task starts over. After a completed import it emits an event for the collection's asset
+    (``milvus://HOST:PORT/DB/COLLECTION``).
 
     :param collection_name: the target collection (templated).
     :param files: one import unit (a list of paths) or a list of units (templated).
@@ -38,11 +49,16 @@ class MilvusImportOperator(BaseOperator):
     :param max_attempts: consecutive failed reads (network faults, 5xx) before the wait gives up.
     :param stall_timeout: seconds without any change of state, progress or rows before a stall is reported.
     :param on_stall: ``warn`` (log, keep waiting) or ``fail``.
+    :param emit_asset: emit an asset event for the collection after the import completed (default True).
+    :param durable: keep the job id across retries so a retry reattaches (default True; Airflow 3.3+
+        keeps it in ``task_state_store``, older releases find the job on the server).
     """
 
     template_fields: Sequence[str] = ("collection_name", "files", "partition_name", "db_name", "options")
     template_fields_renderers: ClassVar[dict[str, str]] = {"files": "json", "options": "json"}
     ui_color = "#00b8d4"
+    #: Where Airflow 3.3+ keeps the job id across retries. Renaming it breaks retries in flight.
+    external_id_key = "milvus_import_job_id"
 
     def __init__(
         self,
@@ -60,6 +76,7 @@ class MilvusImportOperator(BaseOperator):
         max_attempts: int = 10,
         stall_timeout: float | None = None,
         on_stall: str = "warn",
+        emit_asset: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -76,6 +93,11 @@ class MilvusImportOperator(BaseOperator):
         self.max_attempts = max_attempts
         self.stall_timeout = stall_timeout
         self.on_stall = on_stall
+        self.emit_asset = emit_asset
+        if emit_asset:
+            self.outlets = [*self.outlets, import_alias(self)]
+        self.final_state: BulkInsertState | None = None
+        self.job_id: str | None = None
         # Checked at parse time, so a DAG with a bad setting fails to load with a clear message.
         WaitSettings(poll_interval, None, max_attempts, stall_timeout, on_stall)
 
@@ -84,15 +106,100 @@ class MilvusImportOperator(BaseOperator):
         """The hook of this task's connection."""
         return MilvusImportHook(self.milvus_conn_id)
 
+    def _db(self) -> str | None:
+        return _text(self.db_name) or None
+
+    # -- execute: start (or find the earlier try's job), then wait -------------------------------
+
     def execute(self, context: Any) -> Any:
-        """Start the import, push ``job_id``, then wait (deferred, or here when not deferrable)."""
-        # With render_template_as_native_obj a name like "2024" renders as a number: names are text.
-        job_id = self.hook.start_import(
-            _text(self.collection_name), self.files, _text(self.partition_name), _text(self.db_name), self.options
-        )
-        context["ti"].xcom_push(key="job_id", value=job_id)
+        """Start the import (or reattach on a retry), push ``job_id``, then wait (deferred, or here)."""
+        self._start_over_after_clear(context)
         if not self.wait_for_completion:
+            self.submit_job(context)
             return None
+        return self.execute_resumable(context)
+
+    def _start_over_after_clear(self, context: Any) -> None:
+        """Clearing starts over: the first try after a clear forgets the job id earlier tries stored."""
+        store = context.get("task_state_store")
+        if store is None or not self._first_try(context) or not store.get(self.external_id_key):
+            return
+        self.log.info("First try since the task was cleared or scheduled: a new import, not the stored job")
+        store.delete(self.external_id_key)
+
+    def _first_try(self, context: Any) -> bool:
+        ti = context["ti"]
+        try_number, max_tries = getattr(ti, "try_number", None), getattr(ti, "max_tries", None)
+        if not isinstance(try_number, int) or not isinstance(max_tries, int):
+            return True
+        return first_try_of_generation(try_number, max_tries, int(self.retries or 0))
+
+    def submit_job(self, context: Any) -> str:
+        """Start the import; on a retry, first look for the job an earlier try started (it left no id)."""
+        earlier = None if self._first_try(context) else self._earlier_job(context)
+        if earlier is not None and not earlier.failed:
+            job_id = earlier.task_id
+            self.log.info("Reattaching to import job %s an earlier try started (%s)", job_id, earlier.state_name)
+        else:
+            # With render_template_as_native_obj a name like "2024" renders as a number: names are text.
+            job_id = self.hook.start_import(
+                _text(self.collection_name), self.files, _text(self.partition_name), self._db(), self.options
+            )
+        self._accepted(context, job_id)
+        return job_id
+
+    def _earlier_job(self, context: Any) -> BulkInsertState | None:
+        """The newest job of this same import since the run started, found on the server."""
+        dag_run = context.get("dag_run")
+        started = getattr(dag_run, "start_date", None) or getattr(dag_run, "queued_at", None)
+        since = started.timestamp() if started is not None else time.time() - 86400
+        db = self._db()
+        found = find_earlier_job(
+            self.hook.list_import_states(_text(self.collection_name), db),
+            lambda job_id: self.hook.get_import_state(job_id, db),
+            collection_name=_text(self.collection_name),
+            partition_name=_text(self.partition_name),
+            files=self.files,
+            since=since,
+        )
+        if found is not None:
+            self.log.info("An earlier try started import job %s: %s", found.task_id, found.summary())
+        return found
+
+    def _accepted(self, context: Any, job_id: str) -> None:
+        """Remember the job and push its id under ``job_id`` (again on a retry: each try starts without XCom)."""
+        self.job_id = job_id
+        context["ti"].xcom_push(key="job_id", value=job_id)
+
+    # -- ResumableJobMixin ------------------------------------------------------------------------
+
+    def get_job_status(self, external_id: Any, context: Any) -> str:
+        """The stored job's state name, read from the server (an unreadable job fails this try clearly)."""
+        job_id = str(external_id)
+        try:
+            state = self.hook.get_import_state(job_id, self._db())
+        except MilvusImportError as error:
+            raise AirflowException(
+                f"Cannot read import job {job_id} that an earlier try started, so this try does not "
+                f"import again: {error}. Clear the task to start a new import."
+            ) from None
+        self.log.info("Import job %s of an earlier try: %s", job_id, state.summary())
+        self.final_state = state
+        if not state.failed:
+            self._accepted(context, job_id)
+        return state.state_name
+
+    def is_job_active(self, status: str) -> bool:
+        """Pending, Started, Persisted, Flushed, Unknown: the job may still land, so wait for it."""
+        return status not in ("Completed", "Failed", "FailedAndCleaned")
+
+    def is_job_succeeded(self, status: str) -> bool:
+        """Only Completed."""
+        return status == "Completed"
+
+    def poll_until_complete(self, external_id: Any, context: Any) -> Any:
+        """Wait for the job: defer to the trigger, or poll here when not deferrable; raise unless it completed."""
+        job_id = str(external_id)
         end_time = time.time() + self.timeout if self.timeout else None
         if self.deferrable:
             self.defer(
@@ -105,18 +212,68 @@ class MilvusImportOperator(BaseOperator):
                     max_attempts=self.max_attempts,
                     stall_timeout=self.stall_timeout,
                     on_stall=self.on_stall,
-                    db_name=_text(self.db_name),
+                    db_name=self._db(),
+                    abort_on_kill=True,
                 ),
                 method_name="execute_complete",
             )
         settings = WaitSettings(self.poll_interval, end_time, self.max_attempts, self.stall_timeout, self.on_stall)
         event = wait_sync(
-            wait_for_job(job_id, settings, self.log), lambda: self.hook.get_import_state(job_id, _text(self.db_name))
+            wait_for_job(job_id, settings, self.log), lambda: self.hook.get_import_state(job_id, self._db())
         )
-        return complete(context, read_event(event, job_id))
+        return self._finish(context, read_event(event, job_id))
+
+    def get_job_result(self, external_id: Any, context: Any) -> Any:
+        """The final state's dict (the ``return_value``); a completed job of an earlier try ends here."""
+        job_id = str(external_id)
+        state = self.final_state
+        if state is None or state.task_id != job_id or not state.is_terminal:
+            state = self.hook.get_import_state(job_id, self._db())
+        return self._finish(context, outcome_of(state))
 
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> Any:
-        """Resume after the trigger fired: succeed only on a Completed state, push the state in every case."""
+        """Resume after the trigger fired: succeed only on a Completed state, push the state in every case.
+
+        Idempotent: the same event twice gives the same outcome, XCom and asset event.
+        """
         outcome = read_event(event)
         self.log.info("Import job %s: %s (%s)", outcome.job_id, outcome.status, outcome.message)
+        return self._finish(context, outcome)
+
+    def _finish(self, context: Any, outcome: ImportOutcome) -> Any:
+        """Record the final state (lineage reads it), emit the asset event on success, push and end."""
+        self.job_id = outcome.job_id or self.job_id
+        if outcome.state is not None:
+            self.final_state = outcome.state
+        if outcome.succeeded and self.emit_asset and outcome.state is not None:
+            emit_for_state(
+                context, self, self.hook.get_settings, outcome.state, self._db(), _text(self.collection_name)
+            )
         return complete(context, outcome)
+
+    # -- assets, lineage, kill --------------------------------------------------------------------
+
+    def asset_uri(self, collection_name: str | None = None) -> str:
+        """The asset URI of the target collection on this task's connection."""
+        return collection_uri(self.hook.get_settings(), collection_name or _text(self.collection_name), self._db())
+
+    def get_openlineage_facets_on_start(self) -> Any:
+        """Lineage before the import: the files as inputs, the collection as output."""
+        from airflow_provider_milvus.openlineage import import_lineage
+
+        return import_lineage(self.files, self.asset_uri(), None)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """Lineage after the import: as on start, plus the job id and the collection's imported rows."""
+        from airflow_provider_milvus.openlineage import import_lineage
+
+        return import_lineage(self.files, self.asset_uri(), self.final_state, self.hook.get_settings().server)
+
+    def get_openlineage_facets_on_failure(self, task_instance: Any) -> Any:
+        """Lineage of a failed import: inputs and output, the job id where one was read."""
+        return self.get_openlineage_facets_on_complete(task_instance)
+
+    def on_kill(self) -> None:
+        """Killed while waiting in the worker: abort the job where the server can, else say it runs on."""
+        if self.job_id:
+            abort_or_explain(self.hook, self.job_id, self._db(), self.log)

@@ -10,9 +10,10 @@ from typing import Any
 
 from airflow.providers.common.compat.sdk import AirflowException, BaseSensorOperator, PokeReturnValue
 
+from airflow_provider_milvus.assets import emit_for_state, import_alias
 from airflow_provider_milvus.completion import complete
 from airflow_provider_milvus.config import default_deferrable
-from airflow_provider_milvus.events import outcome_of, read_event
+from airflow_provider_milvus.events import ImportOutcome, outcome_of, read_event
 from airflow_provider_milvus.exceptions import MilvusImportError
 from airflow_provider_milvus.hooks.milvus_import import MilvusImportHook
 from airflow_provider_milvus.triggers.milvus_import import MilvusImportTrigger
@@ -33,6 +34,7 @@ class MilvusImportSensor(BaseSensorOperator):
     :param stall_timeout: seconds without any change of state, progress or rows before a stall is reported.
     :param on_stall: ``warn`` (log, keep waiting) or ``fail`` (end the wait as timed out).
     :param db_name: the job's database when not the connection's (templated).
+    :param emit_asset: emit an asset event for the job's collection once it saw the job complete.
     """
 
     template_fields: Sequence[str] = ("job_id", "milvus_conn_id", "db_name")
@@ -48,9 +50,13 @@ class MilvusImportSensor(BaseSensorOperator):
         stall_timeout: float | None = None,
         on_stall: str = "warn",
         db_name: str | None = None,
+        emit_asset: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.emit_asset = emit_asset
+        if emit_asset:
+            self.outlets = [*self.outlets, import_alias(self)]
         # Checked at parse time, so a DAG with a bad setting fails to load with a clear message.
         WaitSettings(float(self.poke_interval), None, max_attempts, stall_timeout, on_stall)
         self.job_id = job_id
@@ -89,7 +95,7 @@ class MilvusImportSensor(BaseSensorOperator):
         else:
             self.log.info("%s", state.summary())
             if state.is_terminal:
-                return complete(context, outcome_of(state), soft_fail=self.soft_fail, sensor=True)
+                return self._complete(context, outcome_of(state))
         self.defer(
             trigger=MilvusImportTrigger(
                 job_id=job_id,
@@ -119,12 +125,16 @@ class MilvusImportSensor(BaseSensorOperator):
         self.log.info("%s", state.summary())
         if not state.is_terminal:
             return False
-        return PokeReturnValue(
-            is_done=True, xcom_value=complete(context, outcome_of(state), soft_fail=self.soft_fail, sensor=True)
-        )
+        return PokeReturnValue(is_done=True, xcom_value=self._complete(context, outcome_of(state)))
 
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> Any:
         """Resume after the trigger fired: succeed only on a Completed state, push the state in every case."""
         outcome = read_event(event, str(self.job_id))
         self.log.info("Import job %s: %s (%s)", outcome.job_id, outcome.status, outcome.message)
+        return self._complete(context, outcome)
+
+    def _complete(self, context: Any, outcome: ImportOutcome) -> Any:
+        """End on the outcome; a completed job first gets its collection's asset event (``emit_asset``)."""
+        if self.emit_asset and outcome.succeeded and outcome.state is not None:
+            emit_for_state(context, self, self.hook.get_settings, outcome.state, self._db())
         return complete(context, outcome, soft_fail=self.soft_fail, sensor=True)

@@ -29,6 +29,8 @@ class MilvusImportTrigger(BaseTrigger):
     :param on_stall: ``warn`` (log and keep waiting) or ``fail`` (end with a timeout event).
     :param coalesce: serve this trigger's reads from the shared list poller (False: one read per poll).
     :param db_name: the job's database when not the connection's (REST reads it from a header).
+    :param abort_on_kill: the task that started the job owns it: abort it when a user kills or clears
+        the deferred task (Airflow 3.3+ calls ``on_kill``); a sensor watching someone's job leaves it.
     """
 
     def __init__(
@@ -43,6 +45,7 @@ class MilvusImportTrigger(BaseTrigger):
         on_stall: str = "warn",
         coalesce: bool = True,
         db_name: str | None = None,
+        abort_on_kill: bool = False,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.job_id = str(job_id)
@@ -50,6 +53,7 @@ class MilvusImportTrigger(BaseTrigger):
         self.protocol = protocol
         self.coalesce = coalesce
         self.db_name = db_name or None
+        self.abort_on_kill = abort_on_kill
         self.wait = WaitSettings(
             poll_interval=float(poll_interval),
             end_time=end_time,
@@ -73,6 +77,7 @@ class MilvusImportTrigger(BaseTrigger):
                 "on_stall": self.wait.on_stall,
                 "coalesce": self.coalesce,
                 "db_name": self.db_name,
+                "abort_on_kill": self.abort_on_kill,
             },
         )
 
@@ -97,3 +102,18 @@ class MilvusImportTrigger(BaseTrigger):
             self.log.exception("Waiting for import job %s failed", self.job_id)
             event = make_event(ERROR, self.job_id, None, f"{type(error).__name__}: {error}")
         yield TriggerEvent(event)
+
+    async def on_kill(self) -> None:
+        """A user killed or cleared the deferred task (3.3+): abort the job where the server can, else say so.
+
+        Not ``cleanup()``: that runs on every exit (also a triggerer handover) and only frees resources.
+        """
+        if not self.abort_on_kill:
+            return
+        from airflow_provider_milvus.cancel import aabort_or_explain
+
+        hook = MilvusImportHook(self.milvus_conn_id, protocol=self.protocol)
+        try:
+            await aabort_or_explain(hook, self.job_id, self.db_name, self.log)
+        finally:
+            await hook.aclose()

@@ -85,6 +85,8 @@ def test_example_dags_parse_without_a_connection(monkeypatch: pytest.MonkeyPatch
     bag = DagBag(str(EXAMPLES))
     assert bag.import_errors == {}
     assert sorted(bag.dag_ids) == [
+        "example_milvus_asset_consumer",
+        "example_milvus_asset_producer",
         "example_milvus_import_failure_handling",
         "example_milvus_import_then_gate",
         "example_milvus_sensor_external_job",

@@ -1,0 +1,96 @@
+"""Retries never import twice: which try starts over, and finding the job an earlier try started.
+
+Airflow 3.3's ``ResumableJobMixin`` keeps the job id in ``task_state_store``; two gaps remain that
+the operator closes with what is here: a worker that dies between the server's answer and the
+store write (and every try on Airflow before 3.3, which has no store) leaves no id behind, so a
+retry looks for the job on the server, by collection, partition and files, started since the run
+began. Clearing a task starts over: its first try after a clear ignores what earlier tries left.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from airflow_provider_milvus.state import BulkInsertState
+
+#: Seconds of clock difference between Airflow and the Milvus server that the search tolerates.
+CLOCK_SLACK = 60
+#: At most this many jobs without a file list are read one by one while searching.
+MAX_DETAIL_READS = 10
+
+
+def first_try_of_generation(try_number: int, max_tries: int, retries: int) -> bool:
+    """True for the first try since the task was scheduled or cleared (Airflow's ``first_try_number``)."""
+    return try_number <= max_tries - retries + 1
+
+
+def import_files(files: Any) -> frozenset[str]:
+    """All paths of an import's ``files`` (one unit, or a list of units), as a set."""
+    out: set[str] = set()
+    for item in files or ():
+        if isinstance(item, list | tuple):
+            out.update(str(f) for f in item)
+        else:
+            out.add(str(item))
+    return frozenset(out)
+
+
+def _order(state: BulkInsertState) -> tuple[int, int, str]:
+    """Newest first: creation time, then the numeric id (gRPC ids grow), then the id text."""
+    return (state.create_timestamp, int(state.task_id) if state.task_id.isdigit() else -1, state.task_id)
+
+
+def same_import(state: BulkInsertState, collection_name: str, partition_name: str | None, files: Any) -> bool:
+    """True when the job imports exactly these files into this collection (and partition, when given)."""
+    if state.collection_name != collection_name or import_files(state.files) != import_files(files):
+        return False
+    return not partition_name or state.partition_name in ("", partition_name)
+
+
+def find_earlier_job(
+    listed: Iterable[BulkInsertState],
+    read: Callable[[str], BulkInsertState],
+    *,
+    collection_name: str,
+    partition_name: str | None,
+    files: Any,
+    since: float,
+) -> BulkInsertState | None:
+    """The newest job of this import created since ``since`` (seconds), or None.
+
+    Jobs listed without their files (some list APIs omit them) are read one by one, newest first.
+    A job whose creation time is unknown is never taken: a daily import of the same path would match.
+    """
+    recent = sorted(
+        (s for s in listed if s.collection_name in ("", collection_name) and s.create_timestamp >= since - CLOCK_SLACK),
+        key=_order,
+        reverse=True,
+    )
+    reads = 0
+    for state in recent:
+        if not state.files and reads < MAX_DETAIL_READS:
+            reads += 1
+            state = read(state.task_id)
+        if same_import(state, collection_name, partition_name, files):
+            return state
+    return None
+
+
+class FallbackResumableJobMixin:
+    """Stand-in for ``ResumableJobMixin`` where neither Airflow nor common-compat has one: submits every try.
+
+    The operator's ``submit_job`` finds the earlier try's job on the server, so no try imports twice.
+    """
+
+    external_id_key: str = "remote_job_id"
+
+    def __init__(self, *, durable: bool = True, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.durable = durable
+
+    def execute_resumable(self, context: Any) -> Any:
+        """Submit (or find the earlier job), wait, return the result."""
+        external_id = self.submit_job(context)  # type: ignore[attr-defined]
+        self.poll_until_complete(external_id, context)  # type: ignore[attr-defined]
+        return self.get_job_result(external_id, context)  # type: ignore[attr-defined]

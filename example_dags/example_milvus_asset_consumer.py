@@ -1,0 +1,34 @@
+"""DAG B of an asset pair: runs by itself whenever new data lands in the collection.
+
+Scheduled on the collection's asset, ``milvus://127.0.0.1:19530/default/<collection>`` (the URI of
+the ``milvus_default`` connection's server; write your own host, port and database). Its task reads
+the job id and row count of the import that triggered the run from the asset event.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from airflow.sdk import DAG, Asset, task
+
+COLLECTION = os.environ.get("MILVUS_EXAMPLE_COLLECTION", "products")
+COLLECTION_ASSET = Asset(f"milvus://127.0.0.1:19530/default/{COLLECTION}")
+
+with DAG(
+    dag_id="example_milvus_asset_consumer",
+    schedule=[COLLECTION_ASSET],
+    catchup=False,
+    tags=["milvus", "example", "assets"],
+    doc_md=__doc__,
+) as dag:
+
+    @task
+    def read_import(triggering_asset_events: Any = None) -> dict[str, Any]:
+        """The import that triggered this run, from the asset event's extra."""
+        (event, *_) = triggering_asset_events[COLLECTION_ASSET]
+        extra = event.extra
+        print(f"new data in {extra['collection_name']}: job {extra['job_id']}, {extra['row_count']} rows")
+        return {"job_id": extra["job_id"], "row_count": extra["row_count"], "files": extra["files"]}
+
+    read_import()

@@ -1,0 +1,207 @@
+"""End to end: retries never import twice, and a completed import starts the DAG scheduled on its asset.
+
+Real Milvus 2.3.5 and one real Airflow 3.3 (api-server, scheduler, triggerer, dag-processor,
+LocalExecutor) for all cases. Each retry case (``tests/e2e/dags/retry_cases.py``) injects one fault
+into try 1 of a ``MilvusImportOperator``; afterwards the test counts the server's import jobs for
+the case's collection and the collection's rows, and reads the final XCom:
+
+(a) the task process SIGKILLs itself right after the server accepted the import, before deferring;
+(b) the deferred wait ends in error (reads through a closed port, past ``max_attempts``);
+(c) the in-worker wait times out;
+(d) the job fails (missing file) and the retry, with the file in place, imports anew;
+(e) the deferred task is cleared: Airflow 3.3 calls the trigger's ``on_kill``, which logs that
+    Milvus 2.3 cannot cancel a running import, and the cleared task starts over with a new import.
+
+In (a)-(c): one job, rows counted once, the retry ends with that job's final state in XCom. In
+(d): two jobs (the failed one and the new one), rows counted once.
+
+The asset pair (``example_dags/example_milvus_asset_*``): the producer imports into a collection;
+the consumer, scheduled on ``Asset("milvus://127.0.0.1:19530/default/<collection>")``, must start
+by itself and read the job id and row count from the triggering event.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pymilvus import Collection, connections, utility
+
+from tests.airflow_env.fixtures import AirflowEnvFactory
+from tests.airflow_env.harness import AirflowEnv, free_port
+from tests.milvus_server.data import create_import_collection, drop_collection, write_row_json
+from tests.milvus_server.server import MilvusServer
+
+REPO = Path(__file__).resolve().parents[2]
+ROWS = 1000
+TASK = "import_rows"
+CASES = {
+    "a": "retry_kill_after_start",
+    "b": "retry_wait_error",
+    "c": "retry_wait_timeout",
+    "d": "retry_fail_then_fix",
+    "e": "retry_cleared_while_deferred",
+}
+PRODUCER, CONSUMER = "example_milvus_asset_producer", "example_milvus_asset_consumer"
+
+pytestmark = [
+    pytest.mark.milvus,
+    pytest.mark.airflow_e2e,
+    pytest.mark.filterwarnings("ignore::pymilvus.decorators.PyMilvusDeprecationWarning"),
+]
+
+
+def dags_folder(tmp_path: Path) -> Path:
+    """The test DAGs and the example asset pair, linked into one folder."""
+    folder = tmp_path / "dags"
+    folder.mkdir()
+    for source in (
+        REPO / "tests/e2e/dags/retry_cases.py",
+        REPO / f"example_dags/{PRODUCER}.py",
+        REPO / f"example_dags/{CONSUMER}.py",
+    ):
+        (folder / source.name).symlink_to(source)
+    return folder
+
+
+def server_jobs(alias: str, collection: str) -> list[Any]:
+    """The import jobs the server knows for the collection."""
+    return list(utility.list_bulk_insert_tasks(collection_name=collection, timeout=30, using=alias))
+
+
+def rows_in(collection: Collection) -> int:
+    collection.flush(timeout=60)
+    return int(collection.num_entities)
+
+
+def tries(env: AirflowEnv, dag_id: str, run_id: str) -> int:
+    return int(env.task_instance(dag_id, run_id, TASK)["try_number"])
+
+
+def wait_for_consumer_run(env: AirflowEnv, timeout: float = 120) -> dict[str, Any]:
+    """The consumer's first run: it must appear by itself (asset-triggered) and end."""
+    deadline = time.monotonic() + timeout
+    while True:
+        runs = env.api_json("GET", f"dags/{CONSUMER}/dagRuns")["dag_runs"]
+        if runs and runs[0]["state"] in ("success", "failed"):
+            return dict(runs[0])
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{CONSUMER} did not run by itself within {timeout} s: {runs}\n{env.logs_tail()}")
+        time.sleep(1)
+
+
+def test_retries_never_import_twice_and_assets_trigger(
+    milvus_server: MilvusServer, airflow_env_factory: AirflowEnvFactory, tmp_path: Path
+) -> None:
+    began = time.monotonic()
+    alias = f"e2e_{uuid.uuid4().hex[:8]}"
+    connections.connect(alias=alias, host=milvus_server.host, port=str(milvus_server.port), timeout=30)
+    collections = {case: create_import_collection(alias, f"retry_{case}_{uuid.uuid4().hex[:8]}") for case in CASES}
+    collections["asset"] = create_import_collection(alias, f"asset_{uuid.uuid4().hex[:8]}")
+    try:
+        data = (tmp_path / "data").resolve()
+        confs: dict[str, dict[str, Any]] = {}
+        for case in CASES:
+            name = collections[case].name
+            path = write_row_json(data / f"{case}.json", ROWS)
+            confs[case] = {"collection_name": name, "files": [path], "source": ""}
+        # (d): the import file appears only on the retry (the DAG copies it from `source`).
+        source = data / "d.json"
+        missing = data / "d-later.json"
+        confs["d"] |= {"files": [str(missing)], "source": str(source)}
+        asset_file = write_row_json(data / "asset.json", ROWS)
+
+        conn = {"conn_type": "milvus", "host": milvus_server.uri, "extra": {"protocol": "grpc"}}
+        broken = {"conn_type": "milvus", "host": f"http://127.0.0.1:{free_port()}", "extra": {"protocol": "grpc"}}
+        env = airflow_env_factory(
+            dags_folder=dags_folder(tmp_path),
+            extra_env={
+                "AIRFLOW_CONN_MILVUS_DEFAULT": json.dumps(conn),
+                "AIRFLOW_CONN_MILVUS_BROKEN": json.dumps(broken),
+                "MILVUS_EXAMPLE_COLLECTION": collections["asset"].name,
+            },
+        )
+        started = time.monotonic() - began
+        runs = {case: env.trigger_dag(dag_id, confs[case]) for case, dag_id in CASES.items()}
+        env.wait_for_dag(CONSUMER)
+        env.unpause(CONSUMER)
+        producer_run = env.trigger_dag(PRODUCER, {"files": [asset_file]})
+
+        # (e): clear the task while its first try is deferred.
+        env.wait_for_deferred(CASES["e"], runs["e"], TASK, timeout=120)
+        env.api_json(
+            "POST",
+            f"dags/{CASES['e']}/clearTaskInstances",
+            json={"dry_run": False, "dag_run_id": runs["e"], "task_ids": [TASK], "only_failed": False},
+        )
+
+        results: dict[str, dict[str, Any]] = {}
+        for case, dag_id in CASES.items():
+            state = env.wait_for_run(dag_id, runs[case], timeout=180)
+            assert state == "success", f"{dag_id}: {state}\n{env.task_log(dag_id, runs[case], TASK, 1)[-3000:]}"
+            final = env.xcom(dag_id, runs[case], TASK)
+            jobs = server_jobs(alias, collections[case].name)
+            results[case] = {
+                "jobs": sorted((str(j.task_id), j.state_name) for j in jobs),
+                "rows": rows_in(collections[case]),
+                "tries": tries(env, dag_id, runs[case]),
+                "xcom": {k: final[k] for k in ("task_id", "state_name", "row_count")},
+                "job_id_xcom": str(env.xcom(dag_id, runs[case], TASK, "job_id")),
+            }
+
+        for case in "abc":
+            result = results[case]
+            (job_id, state_name), *more = result["jobs"]
+            assert not more and state_name == "Completed", result
+            assert result["rows"] == ROWS and result["tries"] == 2, result
+            assert result["xcom"] == {"task_id": job_id, "state_name": "Completed", "row_count": ROWS}, result
+            assert result["job_id_xcom"] == job_id, result
+        d = results["d"]
+        assert sorted(name for _, name in d["jobs"]) == ["Completed", "Failed"], d
+        completed = next(job for job, name in d["jobs"] if name == "Completed")
+        assert d["rows"] == ROWS and d["tries"] == 2, d
+        assert d["xcom"] == {"task_id": completed, "state_name": "Completed", "row_count": ROWS}, d
+
+        e = results["e"]
+        assert [name for _, name in e["jobs"]] == ["Completed", "Completed"] and e["rows"] == 2 * ROWS, e
+        assert e["tries"] == 2 and e["xcom"]["task_id"] == max(job for job, _ in e["jobs"]), e
+        trigger_text = "\n".join(
+            str(event.get("event", ""))
+            for path in env.trigger_log_files(CASES["e"], runs["e"], TASK)
+            for event in env.read_log_events(path)
+        )
+        assert "Milvus cannot cancel a running import" in trigger_text, trigger_text[-3000:]
+        assert "First try since the task was cleared" in env.task_log(CASES["e"], runs["e"], TASK, 2)
+
+        # The log of (a)'s retry says it reattached to the job the killed try started.
+        retry_log = env.task_log(CASES["a"], runs["a"], TASK, 2)
+        assert "Reattaching to import job" in retry_log, retry_log[-3000:]
+
+        # The asset pair: the producer's import starts the consumer by itself.
+        assert env.wait_for_run(PRODUCER, producer_run, timeout=180) == "success"
+        produced = env.xcom(PRODUCER, producer_run, "import_products")
+        consumer = wait_for_consumer_run(env)
+        assert consumer["state"] == "success" and consumer["run_type"] == "asset_triggered", consumer
+        read = env.xcom(CONSUMER, consumer["dag_run_id"], "read_import")
+        assert read == {"job_id": produced["task_id"], "row_count": ROWS, "files": [asset_file]}, read
+        uri = f"milvus://127.0.0.1:19530/default/{collections['asset'].name}"
+        events = env.api_json("GET", "assets/events", params={"source_dag_id": PRODUCER})["asset_events"]
+        assert [e["uri"] for e in events] == [uri] and events[0]["extra"]["job_id"] == produced["task_id"], events
+        assert rows_in(collections["asset"]) == ROWS
+        elapsed = time.monotonic() - began
+    finally:
+        for collection in collections.values():
+            drop_collection(alias, collection.name)
+        connections.disconnect(alias)
+
+    print(f"\nAirflow up after {started:.1f} s; whole test {elapsed:.1f} s")
+    print("case | jobs on the server | rows | tries | final XCom return_value")
+    for case, result in results.items():
+        print(f"({case}) {CASES[case]} | {result['jobs']} | {result['rows']} | {result['tries']} | {result['xcom']}")
+    print("(e) trigger log:", next(line for line in trigger_text.splitlines() if "cannot cancel" in line))
+    print(f"asset event: {events[0]['uri']} extra={events[0]['extra']}")
+    print(f"consumer run {consumer['dag_run_id']} ({consumer['run_type']}): read_import -> {read}")
