@@ -29,6 +29,8 @@ class MilvusImportTrigger(BaseTrigger):
     :param on_stall: ``warn`` (log and keep waiting) or ``fail`` (end with a timeout event).
     :param coalesce: serve this trigger's reads from the shared list poller (False: one read per poll).
     :param db_name: the job's database when not the connection's (REST reads it from a header).
+    :param staged_is_done: end successfully once the job is staged (Uncommitted): a two-phase import
+        started with ``auto_commit=False``. Otherwise a staged job is waited on until someone commits it.
     """
 
     def __init__(
@@ -43,6 +45,7 @@ class MilvusImportTrigger(BaseTrigger):
         on_stall: str = "warn",
         coalesce: bool = True,
         db_name: str | None = None,
+        staged_is_done: bool = False,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.job_id = str(job_id)
@@ -56,6 +59,7 @@ class MilvusImportTrigger(BaseTrigger):
             max_attempts=max_attempts,
             stall_timeout=stall_timeout,
             on_stall=on_stall,
+            staged_is_done=staged_is_done,
         )
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -73,6 +77,7 @@ class MilvusImportTrigger(BaseTrigger):
                 "on_stall": self.wait.on_stall,
                 "coalesce": self.coalesce,
                 "db_name": self.db_name,
+                "staged_is_done": self.wait.staged_is_done,
             },
         )
 

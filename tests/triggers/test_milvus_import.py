@@ -74,6 +74,7 @@ def test_serialize_holds_only_ids_and_settings() -> None:
         "on_stall": "warn",
         "coalesce": True,
         "db_name": None,
+        "staged_is_done": False,
     }
     assert MilvusImportTrigger(**kwargs).serialize() == (path, kwargs)
 
