@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
+
+from airflow.providers.common.compat.sdk import TaskDeferred
 
 
 class RecordingTI:
@@ -20,3 +23,23 @@ class RecordingTI:
 
 def make_context() -> dict[str, Any]:
     return {"ti": RecordingTI()}
+
+
+async def fire(trigger: Any, timeout: float = 60.0) -> dict[str, Any]:
+    """The one event payload of a trigger (it must fire exactly one)."""
+
+    async def collect() -> list[dict[str, Any]]:
+        return [event.payload async for event in trigger.run()]
+
+    events = await asyncio.wait_for(collect(), timeout)
+    assert len(events) == 1, events
+    return events[0]
+
+
+def run_deferred(task: Any, context: dict[str, Any]) -> Any:
+    """Execute ``task``; if it defers, run its trigger here and resume the task with the event."""
+    try:
+        return task.execute(context)
+    except TaskDeferred as deferred:
+        event = asyncio.run(fire(deferred.trigger))
+        return getattr(task, deferred.method_name)(context, event)

@@ -12,43 +12,22 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from airflow.providers.common.compat.sdk import AirflowFailException, TaskDeferred
+from airflow.providers.common.compat.sdk import AirflowFailException
 
 from airflow_provider_milvus import exceptions as exc
 from airflow_provider_milvus.hooks.milvus_import import MilvusImportHook
 from airflow_provider_milvus.operators.milvus_import import (
     MilvusImportAbortOperator,
     MilvusImportCommitOperator,
-    MilvusImportOperator,
 )
 from airflow_provider_milvus.sensors.milvus_import import MilvusImportSensor
 from airflow_provider_milvus.triggers.milvus_import import MilvusImportTrigger
-from tests.airflow_context import make_context
+from tests.airflow_context import fire, make_context, run_deferred
 from tests.emulator.fixtures import ReleaseEndpoint
 from tests.emulator.grpc_server import MilvusEndpoint
 from tests.emulator.profiles import OUTCOMES
 
 POLL = 0.05
-
-
-async def fire(trigger: MilvusImportTrigger) -> dict[str, Any]:
-    """The one event of ``trigger``."""
-    events = await asyncio.wait_for(_collect(trigger), 60)
-    assert len(events) == 1, events
-    return events[0]
-
-
-async def _collect(trigger: MilvusImportTrigger) -> list[dict[str, Any]]:
-    return [event.payload async for event in trigger.run()]
-
-
-def run_deferred(task: Any, context: dict[str, Any]) -> Any:
-    """Execute ``task``; if it defers, run its trigger here and resume it with the event."""
-    try:
-        return task.execute(context)
-    except TaskDeferred as deferred:
-        event = asyncio.run(fire(deferred.trigger))
-        return getattr(task, deferred.method_name)(context, event)
 
 
 def test_commit_and_abort_where_the_server_has_them(release_endpoint: ReleaseEndpoint) -> None:
@@ -89,17 +68,7 @@ def test_commit_and_abort_where_the_server_has_them(release_endpoint: ReleaseEnd
 @pytest.mark.parametrize("deferrable", [True, False], ids=["deferred", "in-worker"])
 def test_stage_then_commit_with_the_operators(release_endpoint: ReleaseEndpoint, deferrable: bool) -> None:
     endpoint, emulator = release_endpoint, release_endpoint.emulator
-    emulator.clock.speed = 50.0  # a 2 s job in 40 ms of real time
-    stage = MilvusImportOperator(
-        task_id="stage",
-        collection_name="c",
-        files=endpoint.paths("s"),
-        milvus_conn_id=endpoint.conn_id,
-        auto_commit=False,
-        deferrable=deferrable,
-        poll_interval=POLL,
-        timeout=60,
-    )
+    stage = endpoint.import_operator("stage", endpoint.paths("s"), auto_commit=False, deferrable=deferrable)
     context = make_context()
     if not endpoint.release.two_phase:
         with pytest.raises(AirflowFailException, match="auto_commit=False needs two-phase imports"):
