@@ -29,6 +29,8 @@ class ImportOutcome:
     job_id: str
     state: BulkInsertState | None
     message: str
+    #: The wait was for a staged two-phase import (``auto_commit=False``): Uncommitted counts as success too.
+    accept_staged: bool = False
 
     def to_event(self) -> dict[str, Any]:
         """The contract's event payload for this outcome."""
@@ -37,11 +39,16 @@ class ImportOutcome:
     @property
     def succeeded(self) -> bool:
         """Success only when the event says so AND carries a state the server reported Completed."""
-        return self.status == SUCCESS and self.state is not None and self.state.succeeded
+        if self.status != SUCCESS or self.state is None:
+            return False
+        return self.state.succeeded or (self.accept_staged and self.state.staged)
 
 
-def read_event(event: Any, job_id: str = "") -> ImportOutcome:
-    """Read a trigger event payload, failing closed: an unreadable payload is an ``error`` outcome."""
+def read_event(event: Any, job_id: str = "", *, accept_staged: bool = False) -> ImportOutcome:
+    """Read a trigger event payload, failing closed: an unreadable payload is an ``error`` outcome.
+
+    ``accept_staged``: a success may carry an Uncommitted state (a wait with ``staged_is_done``).
+    """
     if not isinstance(event, dict):
         return ImportOutcome(ERROR, job_id, None, f"the trigger sent an unreadable event: {type(event).__name__}")
     status = event.get("status")
@@ -57,19 +64,23 @@ def read_event(event: Any, job_id: str = "") -> ImportOutcome:
             return ImportOutcome(ERROR, event_job, None, f"the trigger sent an unreadable state: {error}")
     if status not in STATUSES:
         return ImportOutcome(ERROR, event_job, state, f"the trigger sent an unknown status {status!r}: {message}")
-    if status == SUCCESS and (state is None or not state.succeeded):
+    outcome = ImportOutcome(str(status), event_job, state, message, accept_staged)
+    if status == SUCCESS and not outcome.succeeded:
         return ImportOutcome(
             ERROR, event_job, state, f"the trigger reported success without a Completed state: {message}"
         )
-    return ImportOutcome(str(status), event_job, state, message)
+    return outcome
 
 
-def outcome_of(state: BulkInsertState) -> ImportOutcome:
-    """The outcome of a terminal state read directly (not through a trigger)."""
+def outcome_of(state: BulkInsertState, *, accept_staged: bool = False) -> ImportOutcome:
+    """The outcome of a terminal state read directly (not through a trigger); ``accept_staged``: Uncommitted ends it."""
     if state.succeeded:
         return ImportOutcome(
             SUCCESS, state.task_id, state, f"import job {state.task_id} completed: {state.row_count} rows"
         )
+    if accept_staged and state.staged:
+        message = f"import job {state.task_id} staged: {state.row_count} rows wait for a commit"
+        return ImportOutcome(SUCCESS, state.task_id, state, message, accept_staged)
     if state.failed:
         reason = state.failed_reason or "the server gave no reason"
         return ImportOutcome(FAILED, state.task_id, state, f"import job {state.task_id} {state.state_name}: {reason}")

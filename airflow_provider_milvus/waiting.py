@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass
 from typing import Any, Final
 
-from airflow_provider_milvus.events import ERROR, TIMEOUT, make_event, outcome_of
+from airflow_provider_milvus.events import ERROR, SUCCESS, TIMEOUT, make_event, outcome_of
 from airflow_provider_milvus.exceptions import MilvusImportError
 from airflow_provider_milvus.state import BulkInsertState
 
@@ -48,6 +48,8 @@ class WaitSettings:
     max_attempts: int = 10
     stall_timeout: float | None = None
     on_stall: str = "warn"
+    #: A two-phase import started with ``auto_commit=False``: its wait ends successfully once it is staged.
+    staged_is_done: bool = False
 
     def __post_init__(self) -> None:
         for name in ("poll_interval", "stall_timeout", "end_time"):
@@ -120,7 +122,7 @@ def wait_for_job(
     last: BulkInsertState | None = None
     attempt = 0
     last_change = monotonic()
-    stall_reported = False
+    stall_reported = staged_reported = False
 
     def left(seconds: float) -> float:
         return seconds if settings.end_time is None else max(0.0, min(seconds, settings.end_time - clock()))
@@ -163,6 +165,21 @@ def wait_for_job(
         last = answer
         if answer.is_terminal:
             return outcome_of(answer).to_event()
+        if answer.staged:
+            if settings.staged_is_done:
+                rows = f"{answer.row_count} rows" + (
+                    f" of {answer.total_rows}" if answer.total_rows is not None else ""
+                )
+                return make_event(
+                    SUCCESS,
+                    job_id,
+                    answer,
+                    f"import job {job_id} is staged (Uncommitted, {rows}): it waits for a commit",
+                )
+            if not staged_reported:
+                staged_reported = True
+                log.info("%s", staged_message(job_id))
+            last_change = now  # waiting for someone's commit is no stall
         if settings.stall_timeout is not None and not stall_reported and now - last_change >= settings.stall_timeout:
             stall_reported = True
             message = (
@@ -176,6 +193,14 @@ def wait_for_job(
         if settings.end_time is not None and clock() >= settings.end_time:
             return timeout_event(answer)
         yield Pause(left(settings.poll_interval))
+
+
+def staged_message(job_id: str) -> str:
+    """What a wait says of a job that is staged (a two-phase import not yet committed)."""
+    return (
+        f"Import job {job_id} is staged (Uncommitted): its data is not visible yet; waiting for a commit "
+        "(MilvusImportCommitOperator or the commit route)"
+    )
 
 
 def wait_sync(operation: WaitOperation, read: Callable[[], BulkInsertState]) -> dict[str, Any]:

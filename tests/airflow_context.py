@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timezone
 from typing import Any
+
+from airflow.providers.common.compat.sdk import TaskDeferred
 
 
 class RecordingTI:
@@ -62,3 +65,21 @@ def make_context(
     if outlet_events is not None:
         context["outlet_events"] = outlet_events
     return context
+async def fire(trigger: Any, timeout: float = 60.0) -> dict[str, Any]:
+    """The one event payload of a trigger (it must fire exactly one)."""
+
+    async def collect() -> list[dict[str, Any]]:
+        return [event.payload async for event in trigger.run()]
+
+    events = await asyncio.wait_for(collect(), timeout)
+    assert len(events) == 1, events
+    return events[0]
+
+
+def run_deferred(task: Any, context: dict[str, Any]) -> Any:
+    """Execute ``task``; if it defers, run its trigger here and resume the task with the event."""
+    try:
+        return task.execute(context)
+    except TaskDeferred as deferred:
+        event = asyncio.run(fire(deferred.trigger))
+        return getattr(task, deferred.method_name)(context, event)

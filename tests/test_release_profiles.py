@@ -16,9 +16,10 @@ import pytest
 
 from airflow_provider_milvus import exceptions as exc
 from airflow_provider_milvus.hooks.milvus_import import MilvusImportHook
+from airflow_provider_milvus.operators.milvus_import import MilvusImportOperator
 from airflow_provider_milvus.sensors.milvus_import import MilvusImportSensor
 from airflow_provider_milvus.triggers.milvus_import import MilvusImportTrigger
-from tests.airflow_context import make_context
+from tests.airflow_context import fire, make_context, run_deferred
 from tests.emulator.fixtures import ReleaseEndpoint
 from tests.emulator.grpc_server import MilvusEndpoint
 from tests.emulator.profiles import OUTCOMES, REST_PROFILES
@@ -28,16 +29,11 @@ POLL = 0.05
 
 async def wait_event(endpoint: ReleaseEndpoint, job_id: str, *, coalesce: bool = True, **kwargs: Any) -> dict[str, Any]:
     """The one event of a trigger on ``job_id``."""
-    trigger = MilvusImportTrigger(
-        job_id=job_id, milvus_conn_id=endpoint.conn_id, poll_interval=POLL, coalesce=coalesce, **kwargs
+    return await fire(
+        MilvusImportTrigger(
+            job_id=job_id, milvus_conn_id=endpoint.conn_id, poll_interval=POLL, coalesce=coalesce, **kwargs
+        )
     )
-    events = await asyncio.wait_for(_collect(trigger), 60)
-    assert len(events) == 1, events
-    return events[0]
-
-
-async def _collect(trigger: MilvusImportTrigger) -> list[dict[str, Any]]:
-    return [event.payload async for event in trigger.run()]
 
 
 def count(endpoint: ReleaseEndpoint, event: dict[str, Any], truth: str) -> None:
@@ -151,6 +147,18 @@ def test_progress_route_is_found_once_and_remembered(release_endpoint: ReleaseEn
         assert served == "describe"
 
 
+@pytest.mark.parametrize("deferrable", [True, False], ids=["deferred", "in-worker"])
+def test_operator_imports_and_waits(release_endpoint: ReleaseEndpoint, deferrable: bool) -> None:
+    endpoint = release_endpoint
+    load = endpoint.import_operator("load", [endpoint.paths("o1"), endpoint.paths("o2")], deferrable=deferrable)
+    context = make_context()
+    final = run_deferred(load, context)
+    job_id = context["ti"].pushed["job_id"]
+    OUTCOMES.record(endpoint.release.name, "success" if final["state_name"] == "Completed" else "error", "success")
+    assert (final["task_id"], final["server_state"], final["row_count"]) == (job_id, "Completed", 20_000)
+    assert context["ti"].pushed["return_value"] == final
+
+
 # --------------------------------------------------------------------------- legacy gRPC on 2.4+ (one port with REST)
 
 
@@ -166,10 +174,9 @@ def legacy(
 
 
 async def legacy_event(job_id: str, *, coalesce: bool = True) -> dict[str, Any]:
-    trigger = MilvusImportTrigger(job_id=job_id, milvus_conn_id="legacy", poll_interval=POLL, coalesce=coalesce)
-    events = await asyncio.wait_for(_collect(trigger), 60)
-    assert len(events) == 1, events
-    return events[0]
+    return await fire(
+        MilvusImportTrigger(job_id=job_id, milvus_conn_id="legacy", poll_interval=POLL, coalesce=coalesce)
+    )
 
 
 def legacy_count(endpoint: MilvusEndpoint, event: dict[str, Any], truth: str) -> None:
@@ -226,3 +233,15 @@ def test_legacy_grpc_errors(legacy: MilvusEndpoint) -> None:
     legacy.rest.expire_job(job_id)
     with pytest.raises(exc.MilvusImportJobNotFoundError):
         hook.get_import_state(job_id)
+
+
+def test_legacy_grpc_operator(legacy: MilvusEndpoint) -> None:
+    """The operator over gRPC on 2.4+: one unit, the task id kept, the wait deferred and coalesced."""
+    legacy.rest.clock.speed = 50.0
+    load = MilvusImportOperator(
+        task_id="load", collection_name="c", files=["/d/1.parquet"], milvus_conn_id="legacy", poll_interval=POLL
+    )
+    context = make_context()
+    final = run_deferred(load, context)
+    legacy_count(legacy, {"status": "success" if final["state_name"] == "Completed" else "error"}, "success")
+    assert final["task_id"] == context["ti"].pushed["job_id"] and final["server_state"] == "ImportCompleted"

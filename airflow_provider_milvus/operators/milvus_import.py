@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import Any, ClassVar
 
-from airflow.providers.common.compat.sdk import AirflowException, BaseOperator
+from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException, BaseOperator
 
 from airflow_provider_milvus.assets import collection_uri, emit_for_state, import_alias
 from airflow_provider_milvus.cancel import abort_or_explain
@@ -52,6 +52,9 @@ class MilvusImportOperator(ResumableJobMixin, BaseOperator):
     :param emit_asset: emit an asset event for the collection after the import completed (default True).
     :param durable: keep the job id across retries so a retry reattaches (default True; Airflow 3.3+
         keeps it in ``task_state_store``, older releases find the job on the server).
+    :param auto_commit: False stages a two-phase import (Milvus 3.0+: option ``auto_commit`` "false"): the
+        wait ends successfully once the job is Uncommitted, and MilvusImportCommitOperator publishes it.
+        A server without two-phase imports would publish at once: there the task fails before importing.
     """
 
     template_fields: Sequence[str] = ("collection_name", "files", "partition_name", "db_name", "options")
@@ -77,6 +80,7 @@ class MilvusImportOperator(ResumableJobMixin, BaseOperator):
         stall_timeout: float | None = None,
         on_stall: str = "warn",
         emit_asset: bool = True,
+        auto_commit: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -94,6 +98,7 @@ class MilvusImportOperator(ResumableJobMixin, BaseOperator):
         self.stall_timeout = stall_timeout
         self.on_stall = on_stall
         self.emit_asset = emit_asset
+        self.auto_commit = auto_commit
         if emit_asset:
             self.outlets = [*self.outlets, import_alias(self)]
         self.final_state: BulkInsertState | None = None
@@ -143,7 +148,7 @@ class MilvusImportOperator(ResumableJobMixin, BaseOperator):
         else:
             # With render_template_as_native_obj a name like "2024" renders as a number: names are text.
             job_id = self.hook.start_import(
-                _text(self.collection_name), self.files, _text(self.partition_name), self._db(), self.options
+                _text(self.collection_name), self.files, _text(self.partition_name), self._db(), self._options()
             )
         self._accepted(context, job_id)
         return job_id
@@ -170,6 +175,18 @@ class MilvusImportOperator(ResumableJobMixin, BaseOperator):
         """Remember the job and push its id under ``job_id`` (again on a retry: each try starts without XCom)."""
         self.job_id = job_id
         context["ti"].xcom_push(key="job_id", value=job_id)
+
+    def _options(self) -> dict[str, str] | None:
+        """The import options; with ``auto_commit=False`` the two-phase option, once the server is known to have it."""
+        if self.auto_commit:
+            return self.options
+        if not self.hook.supports_two_phase():
+            raise AirflowFailException(
+                f"{self.task_id}: auto_commit=False needs two-phase imports (Milvus 3.0 or later), which the server "
+                f"of connection {self.milvus_conn_id!r} does not have: it would publish the data at once, so nothing "
+                "was imported"
+            )
+        return {**(self.options or {}), "auto_commit": "false"}
 
     # -- ResumableJobMixin ------------------------------------------------------------------------
 
@@ -214,29 +231,33 @@ class MilvusImportOperator(ResumableJobMixin, BaseOperator):
                     on_stall=self.on_stall,
                     db_name=self._db(),
                     abort_on_kill=True,
+                    staged_is_done=not self.auto_commit,
                 ),
                 method_name="execute_complete",
             )
-        settings = WaitSettings(self.poll_interval, end_time, self.max_attempts, self.stall_timeout, self.on_stall)
+        settings = WaitSettings(
+            self.poll_interval, end_time, self.max_attempts, self.stall_timeout, self.on_stall, not self.auto_commit
+        )
         event = wait_sync(
             wait_for_job(job_id, settings, self.log), lambda: self.hook.get_import_state(job_id, self._db())
         )
-        return self._finish(context, read_event(event, job_id))
+        return self._finish(context, read_event(event, job_id, accept_staged=not self.auto_commit))
 
     def get_job_result(self, external_id: Any, context: Any) -> Any:
         """The final state's dict (the ``return_value``); a completed job of an earlier try ends here."""
         job_id = str(external_id)
         state = self.final_state
-        if state is None or state.task_id != job_id or not state.is_terminal:
+        staged_is_done = not self.auto_commit
+        if state is None or state.task_id != job_id or not (state.is_terminal or (staged_is_done and state.staged)):
             state = self.hook.get_import_state(job_id, self._db())
-        return self._finish(context, outcome_of(state))
+        return self._finish(context, outcome_of(state, accept_staged=staged_is_done))
 
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> Any:
         """Resume after the trigger fired: succeed only on a Completed state, push the state in every case.
 
         Idempotent: the same event twice gives the same outcome, XCom and asset event.
         """
-        outcome = read_event(event)
+        outcome = read_event(event, accept_staged=not self.auto_commit)
         self.log.info("Import job %s: %s (%s)", outcome.job_id, outcome.status, outcome.message)
         return self._finish(context, outcome)
 
@@ -245,7 +266,8 @@ class MilvusImportOperator(ResumableJobMixin, BaseOperator):
         self.job_id = outcome.job_id or self.job_id
         if outcome.state is not None:
             self.final_state = outcome.state
-        if outcome.succeeded and self.emit_asset and outcome.state is not None:
+        # A staged (Uncommitted) job is no data event yet: only a Completed import emits one.
+        if outcome.succeeded and self.emit_asset and outcome.state is not None and outcome.state.succeeded:
             emit_for_state(
                 context, self, self.hook.get_settings, outcome.state, self._db(), _text(self.collection_name)
             )
@@ -277,3 +299,122 @@ class MilvusImportOperator(ResumableJobMixin, BaseOperator):
         """Killed while waiting in the worker: abort the job where the server can, else say it runs on."""
         if self.job_id:
             abort_or_explain(self.hook, self.job_id, self._db(), self.log)
+
+
+def wait_or_defer(task: Any, context: Any, job_id: str, db_name: str | None, settings: WaitSettings) -> Any:
+    """Wait for ``job_id`` as ``settings`` say: deferred to a MilvusImportTrigger, or polling in the worker.
+
+    ``task`` has ``deferrable``, ``milvus_conn_id``, ``hook`` and an ``execute_complete``; the outcome ends
+    the task through :func:`complete` (the final state pushed in every case).
+    """
+    if task.deferrable:
+        task.defer(
+            trigger=MilvusImportTrigger(
+                job_id=job_id,
+                milvus_conn_id=task.milvus_conn_id,
+                poll_interval=settings.poll_interval,
+                end_time=settings.end_time,
+                protocol=task.hook.protocol,
+                max_attempts=settings.max_attempts,
+                stall_timeout=settings.stall_timeout,
+                on_stall=settings.on_stall,
+                db_name=db_name,
+                staged_is_done=settings.staged_is_done,
+            ),
+            method_name="execute_complete",
+        )
+    event = wait_sync(wait_for_job(job_id, settings, task.log), lambda: task.hook.get_import_state(job_id, db_name))
+    return complete(context, read_event(event, job_id, accept_staged=settings.staged_is_done))
+
+
+class MilvusImportCommitOperator(BaseOperator):
+    """Commits a staged two-phase import (Milvus 3.0+) and waits, deferred, for it to complete.
+
+    :param job_id: the staged (Uncommitted) job, e.g. the ``job_id`` XCom of a MilvusImportOperator with
+        ``auto_commit=False`` (templated).
+    :param milvus_conn_id: the ``milvus`` connection.
+    :param db_name: the job's database, when not the connection's (templated).
+    :param wait_for_completion: False returns once the server accepted the commit.
+    :param deferrable: wait in the triggerer, holding no worker slot.
+    :param poll_interval: seconds between polls while waiting.
+    :param timeout: seconds to wait for Completed before failing (None: no limit but the task's own).
+    :param max_attempts: consecutive failed reads (network faults, 5xx) before the wait gives up.
+    """
+
+    template_fields: Sequence[str] = ("job_id", "db_name")
+    ui_color = "#00b8d4"
+
+    def __init__(
+        self,
+        *,
+        job_id: str,
+        milvus_conn_id: str = MilvusImportHook.default_conn_name,
+        db_name: str | None = None,
+        wait_for_completion: bool = True,
+        deferrable: bool | None = None,
+        poll_interval: float = 10.0,
+        timeout: float | None = None,
+        max_attempts: int = 10,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.job_id = job_id
+        self.milvus_conn_id = milvus_conn_id
+        self.db_name = db_name
+        self.wait_for_completion = wait_for_completion
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
+        self.poll_interval = poll_interval
+        self.timeout = timeout
+        self.max_attempts = max_attempts
+        WaitSettings(poll_interval, None, max_attempts)  # checked at parse time
+
+    @cached_property
+    def hook(self) -> MilvusImportHook:
+        """The hook of this task's connection."""
+        return MilvusImportHook(self.milvus_conn_id)
+
+    def execute(self, context: Any) -> Any:
+        """Commit, then wait (deferred, or here when not deferrable) for Completed."""
+        job_id, db_name = str(self.job_id), _text(self.db_name) or None
+        self.hook.commit_import(job_id, db_name)
+        if not self.wait_for_completion:
+            return None
+        end_time = time.time() + self.timeout if self.timeout else None
+        return wait_or_defer(
+            self, context, job_id, db_name, WaitSettings(self.poll_interval, end_time, self.max_attempts)
+        )
+
+    def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> Any:
+        """Resume after the trigger fired: succeed only on Completed, push the final state in every case."""
+        outcome = read_event(event, str(self.job_id))
+        self.log.info("Import job %s: %s (%s)", outcome.job_id, outcome.status, outcome.message)
+        return complete(context, outcome)
+
+
+class MilvusImportAbortOperator(BaseOperator):
+    """Abandons an import job (Milvus 3.0+), e.g. a staged one whose data failed a check.
+
+    :param job_id: the job (templated).
+    :param milvus_conn_id: the ``milvus`` connection.
+    :param db_name: the job's database, when not the connection's (templated).
+    """
+
+    template_fields: Sequence[str] = ("job_id", "db_name")
+    ui_color = "#ff8a65"
+
+    def __init__(
+        self,
+        *,
+        job_id: str,
+        milvus_conn_id: str = MilvusImportHook.default_conn_name,
+        db_name: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.job_id = job_id
+        self.milvus_conn_id = milvus_conn_id
+        self.db_name = db_name
+
+    def execute(self, context: Any) -> None:
+        """Ask the server to abort the job."""
+        MilvusImportHook(self.milvus_conn_id).abort_import(str(self.job_id), _text(self.db_name) or None)

@@ -16,8 +16,9 @@ from airflow_provider_milvus.config import default_deferrable
 from airflow_provider_milvus.events import ImportOutcome, outcome_of, read_event
 from airflow_provider_milvus.exceptions import MilvusImportError
 from airflow_provider_milvus.hooks.milvus_import import MilvusImportHook
+from airflow_provider_milvus.state import BulkInsertState
 from airflow_provider_milvus.triggers.milvus_import import MilvusImportTrigger
-from airflow_provider_milvus.waiting import WaitSettings
+from airflow_provider_milvus.waiting import WaitSettings, staged_message
 
 
 class MilvusImportSensor(BaseSensorOperator):
@@ -93,7 +94,7 @@ class MilvusImportSensor(BaseSensorOperator):
                 raise AirflowException(str(error)) from None
             self.log.warning("First read of import job %s failed, the trigger will retry: %s", job_id, error)
         else:
-            self.log.info("%s", state.summary())
+            self._log_state(state)
             if state.is_terminal:
                 return self._complete(context, outcome_of(state))
         self.defer(
@@ -122,10 +123,16 @@ class MilvusImportSensor(BaseSensorOperator):
                 self.log.warning("Reading import job %s failed, will try again: %s", job_id, error)
                 return False
             raise AirflowException(str(error)) from None
-        self.log.info("%s", state.summary())
+        self._log_state(state)
         if not state.is_terminal:
             return False
         return PokeReturnValue(is_done=True, xcom_value=self._complete(context, outcome_of(state)))
+
+    def _log_state(self, state: BulkInsertState) -> None:
+        """The state read, and for a staged two-phase import that the sensor waits for its commit."""
+        self.log.info("%s", state.summary())
+        if state.staged:
+            self.log.info("%s", staged_message(state.task_id))
 
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> Any:
         """Resume after the trigger fired: succeed only on a Completed state, push the state in every case."""

@@ -31,6 +31,8 @@ class MilvusImportTrigger(BaseTrigger):
     :param db_name: the job's database when not the connection's (REST reads it from a header).
     :param abort_on_kill: the task that started the job owns it: abort it when a user kills or clears
         the deferred task (Airflow 3.3+ calls ``on_kill``); a sensor watching someone's job leaves it.
+    :param staged_is_done: end successfully once the job is staged (Uncommitted): a two-phase import
+        started with ``auto_commit=False``. Otherwise a staged job is waited on until someone commits it.
     """
 
     def __init__(
@@ -46,6 +48,7 @@ class MilvusImportTrigger(BaseTrigger):
         coalesce: bool = True,
         db_name: str | None = None,
         abort_on_kill: bool = False,
+        staged_is_done: bool = False,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.job_id = str(job_id)
@@ -60,6 +63,7 @@ class MilvusImportTrigger(BaseTrigger):
             max_attempts=max_attempts,
             stall_timeout=stall_timeout,
             on_stall=on_stall,
+            staged_is_done=staged_is_done,
         )
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -78,6 +82,7 @@ class MilvusImportTrigger(BaseTrigger):
                 "coalesce": self.coalesce,
                 "db_name": self.db_name,
                 "abort_on_kill": self.abort_on_kill,
+                "staged_is_done": self.wait.staged_is_done,
             },
         )
 

@@ -72,6 +72,14 @@ class ReleaseEndpoint:
     emulator: ImportEmulator
     conn_id: str
 
+    def import_operator(self, task_id: str, files: Any, **kwargs: Any) -> Any:
+        """A MilvusImportOperator on this endpoint, its job clock sped up (a 2 s job in 40 ms), polling fast."""
+        from airflow_provider_milvus.operators.milvus_import import MilvusImportOperator
+
+        self.emulator.clock.speed = 50.0
+        base = {"collection_name": "c", "milvus_conn_id": self.conn_id, "poll_interval": 0.05, "timeout": 60}
+        return MilvusImportOperator(task_id=task_id, files=files, **(base | kwargs))
+
     def paths(self, name: str) -> list[str]:
         """One import unit in this API's form: object storage URLs for the cloud, server paths for Milvus."""
         return [f"s3://bucket/{name}.parquet"] if self.release.mode == "cloud" else [f"/data/{name}.parquet"]

@@ -152,7 +152,7 @@ class OutcomeTally:
         lines = ["", "=== release profiles: final outcomes vs the emulator's truth ==="]
         for name, row in self.seen.items():
             lines.append(
-                f"{name:<20} waits {row['waits']:>3}  false successes {row['false_successes']}  "
+                f"{name:<34} waits {row['waits']:>3}  false successes {row['false_successes']}  "
                 f"false failures {row['false_failures']}"
             )
         return lines

@@ -90,6 +90,7 @@ def test_example_dags_parse_without_a_connection(monkeypatch: pytest.MonkeyPatch
         "example_milvus_import_failure_handling",
         "example_milvus_import_then_gate",
         "example_milvus_sensor_external_job",
+        "example_milvus_two_phase_import",
     ]
 
 
@@ -183,3 +184,33 @@ def test_sensor_on_an_external_job_on_rest_emulator(
 def _no_leftover_connection(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
     monkeypatch.delenv("AIRFLOW_CONN_MILVUS_DEFAULT", raising=False)
+
+
+@pytest.mark.parametrize(("min_rows", "outcome"), [(1, "publish"), (10**9, "discard")])
+def test_stage_validate_publish_on_the_3_0_profile(
+    airflow_db: None,
+    make_emulator: Callable[..., ImportEmulator],
+    milvus_connection: Callable[[dict[str, Any]], None],
+    trigger_runs: list[dict[str, Any]],
+    min_rows: int,
+    outcome: str,
+) -> None:
+    """Two-phase import: staged, checked, then committed (enough rows) or aborted (too few)."""
+    emulator = make_emulator(profile="3.0", job_duration=2)
+    milvus_connection({"host": emulator.base_url, "extra": {"protocol": "rest"}})
+    run = dag_named("example_milvus_two_phase_import").test(
+        run_conf={"collection_name": "articles", "files": ["/data/articles/1.parquet"], "min_rows": min_rows}
+    )
+    assert run.state == "success", states(run)
+    skipped = "discard" if outcome == "publish" else "publish"
+    assert states(run) == {"stage": "success", "validate": "success", outcome: "success", skipped: "skipped"}
+    values = xcoms(run.run_id)
+    job_id = values[("stage", "job_id")]
+    assert values[("stage", "return_value")]["server_state"] == "Uncommitted"
+    assert trigger_runs[0]["staged_is_done"] is True
+    final = emulator.job(job_id)
+    if outcome == "publish":
+        assert final["state"] == "Completed" and values[("publish", "return_value")]["server_state"] == "Completed"
+        assert len(trigger_runs) == 2 and trigger_runs[1]["staged_is_done"] is False
+    else:
+        assert final["state"] == "Failed" and len(trigger_runs) == 1

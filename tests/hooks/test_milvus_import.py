@@ -15,6 +15,7 @@ import pytest
 from airflow_provider_milvus.exceptions import MilvusImportConfigError
 from airflow_provider_milvus.get_provider_info import CONN_FIELDS, get_provider_info
 from airflow_provider_milvus.hooks.milvus_import import MilvusImportHook
+from tests.emulator.grpc_server import MilvusEndpoint
 from tests.emulator.server import ImportEmulator, make_self_signed_cert
 
 
@@ -133,20 +134,22 @@ def test_legacy_form_hooks_are_import_safe() -> None:
 # --------------------------------------------------------------------------- regressions of issue 9
 
 
+@pytest.mark.parametrize("protocol", ["rest", "grpc"])
 def test_async_methods_work_from_a_second_event_loop(
-    monkeypatch: pytest.MonkeyPatch, make_emulator: Callable[..., ImportEmulator]
+    monkeypatch: pytest.MonkeyPatch, make_endpoint: Callable[..., MilvusEndpoint], protocol: str
 ) -> None:
     """``asyncio.run(astart_import)`` then ``asyncio.run(alist_import_states)``: the second loop gets its own client.
 
-    0.1 kept the client of the first, closed loop and failed with "Event loop is closed", blamed on the network.
+    0.1 kept the client of the first, closed loop and failed with "Event loop is closed", blamed on the network
+    (an httpx pool over REST, a grpc.aio channel over gRPC: both belong to the loop that made them).
     """
-    emulator = make_emulator(mode="rest", speed=0)
-    monkeypatch.setenv("AIRFLOW_CONN_MILVUS_LOOPS", f"{emulator.base_url}?protocol=rest")
+    endpoint = make_endpoint("2.5", speed=0)
+    monkeypatch.setenv("AIRFLOW_CONN_MILVUS_LOOPS", f"milvus://127.0.0.1:{endpoint.port}?protocol={protocol}")
     hook = MilvusImportHook("milvus_loops")
     job_id = asyncio.run(hook.astart_import("c", ["a/1.parquet"]))
     first = hook._async_client
     listed = asyncio.run(hook.alist_import_states())
-    assert [s.task_id for s in listed] == [job_id]
+    assert [s.task_id for s in listed] == [job_id if protocol == "rest" else "0"]  # 2.4+ lists gRPC ids as 0
     assert hook._async_client is not first
     assert asyncio.run(hook.aget_import_state(job_id)).task_id == job_id
     asyncio.run(hook.aclose())  # from yet another loop: dropped, no error

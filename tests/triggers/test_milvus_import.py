@@ -75,6 +75,7 @@ def test_serialize_holds_only_ids_and_settings() -> None:
         "coalesce": True,
         "db_name": None,
         "abort_on_kill": False,
+        "staged_is_done": False,
     }
     assert MilvusImportTrigger(**kwargs).serialize() == (path, kwargs)
 
