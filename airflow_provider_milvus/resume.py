@@ -27,6 +27,8 @@ def first_try_of_generation(try_number: int, max_tries: int, retries: int) -> bo
 
 def import_files(files: Any) -> frozenset[str]:
     """All paths of an import's ``files`` (one unit, or a list of units), as a set."""
+    if isinstance(files, str):
+        return frozenset({files})
     out: set[str] = set()
     for item in files or ():
         if isinstance(item, list | tuple):

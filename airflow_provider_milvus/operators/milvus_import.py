@@ -19,7 +19,7 @@ from airflow_provider_milvus.hooks.milvus_import import MilvusImportHook
 from airflow_provider_milvus.resume import find_earlier_job, first_try_of_generation
 from airflow_provider_milvus.state import BulkInsertState
 from airflow_provider_milvus.triggers.milvus_import import MilvusImportTrigger
-from airflow_provider_milvus.version_compat import ResumableJobMixin
+from airflow_provider_milvus.version_compat import HAS_TASK_STATE_STORE, ResumableJobMixin
 from airflow_provider_milvus.waiting import WaitSettings, wait_for_job, wait_sync
 
 
@@ -50,8 +50,9 @@ class MilvusImportOperator(ResumableJobMixin, BaseOperator):
     :param stall_timeout: seconds without any change of state, progress or rows before a stall is reported.
     :param on_stall: ``warn`` (log, keep waiting) or ``fail``.
     :param emit_asset: emit an asset event for the collection after the import completed (default True).
-    :param durable: keep the job id across retries so a retry reattaches (default True; Airflow 3.3+
-        keeps it in ``task_state_store``, older releases find the job on the server).
+    :param durable: a retry reattaches to the earlier try's job (default True; Airflow 3.3+ keeps the
+        id in ``task_state_store``, and every release finds the job on the server when no id was kept).
+        False: every try starts a new import.
     :param auto_commit: False stages a two-phase import (Milvus 3.0+: option ``auto_commit`` "false"): the
         wait ends successfully once the job is Uncommitted, and MilvusImportCommitOperator publishes it.
         A server without two-phase imports would publish at once: there the task fails before importing.
@@ -80,10 +81,14 @@ class MilvusImportOperator(ResumableJobMixin, BaseOperator):
         stall_timeout: float | None = None,
         on_stall: str = "warn",
         emit_asset: bool = True,
+        durable: bool = True,
         auto_commit: bool = True,
         **kwargs: Any,
     ) -> None:
+        if HAS_TASK_STATE_STORE:  # below 3.3 the stand-in mixins have no store to keep the id in
+            kwargs["durable"] = durable
         super().__init__(**kwargs)
+        self.reattach = durable
         self.collection_name = collection_name
         self.files = files
         self.partition_name = partition_name
@@ -141,9 +146,9 @@ class MilvusImportOperator(ResumableJobMixin, BaseOperator):
 
     def submit_job(self, context: Any) -> str:
         """Start the import; on a retry, first look for the job an earlier try started (it left no id)."""
-        earlier = None if self._first_try(context) else self._earlier_job(context)
+        earlier = None if not self.reattach or self._first_try(context) else self._earlier_job(context)
         if earlier is not None and not earlier.failed:
-            job_id = earlier.task_id
+            job_id, self.final_state = earlier.task_id, earlier
             self.log.info("Reattaching to import job %s an earlier try started (%s)", job_id, earlier.state_name)
         else:
             # With render_template_as_native_obj a name like "2024" renders as a number: names are text.
@@ -217,6 +222,9 @@ class MilvusImportOperator(ResumableJobMixin, BaseOperator):
     def poll_until_complete(self, external_id: Any, context: Any) -> Any:
         """Wait for the job: defer to the trigger, or poll here when not deferrable; raise unless it completed."""
         job_id = str(external_id)
+        known = self.final_state
+        if known is not None and known.task_id == job_id and known.is_terminal:  # an earlier try's job ended
+            return self._finish(context, outcome_of(known))
         end_time = time.time() + self.timeout if self.timeout else None
         if self.deferrable:
             self.defer(
