@@ -86,6 +86,26 @@ ASSET_URIS: dict[str, Any] = {
 }
 
 
+#: The ``[milvus]`` section of airflow.cfg: settings of a whole process, not of one connection.
+CONFIG: dict[str, Any] = {
+    "milvus": {
+        "description": "Settings of the Milvus provider that hold for every connection of one Airflow process.",
+        "options": {
+            "cloud_requests_per_second": {
+                "description": "This process's share of Zilliz Cloud's limit of 20 requests per second per API "
+                "key and endpoint. Each triggerer (and worker) process keeps its own budget, and "
+                "rate-limit answers back off; set it to 20 divided by the number of processes that may "
+                "talk to one cluster at once. The default, 6, is safe for three triggerers.",
+                "version_added": "0.2.0",
+                "type": "float",
+                "example": "9",
+                "default": "6",
+            },
+        },
+    },
+}
+
+
 def get_provider_info() -> dict[str, Any]:
     """What this provider adds to Airflow: hook, trigger, sensor, operator and the ``milvus`` connection."""
     return {
@@ -121,4 +141,5 @@ def get_provider_info() -> dict[str, Any]:
                 "ui-field-behaviour": UI_FIELD_BEHAVIOUR,
             }
         ],
+        "config": CONFIG,
     }

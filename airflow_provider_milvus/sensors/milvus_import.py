@@ -18,6 +18,7 @@ from airflow_provider_milvus.exceptions import MilvusImportError
 from airflow_provider_milvus.hooks.milvus_import import MilvusImportHook
 from airflow_provider_milvus.state import BulkInsertState
 from airflow_provider_milvus.triggers.milvus_import import MilvusImportTrigger
+from airflow_provider_milvus.version_compat import AIRFLOW_V_3_3_PLUS
 from airflow_provider_milvus.waiting import WaitSettings, staged_message
 
 
@@ -36,6 +37,10 @@ class MilvusImportSensor(BaseSensorOperator):
     :param on_stall: ``warn`` (log, keep waiting) or ``fail`` (end the wait as timed out).
     :param db_name: the job's database when not the connection's (templated).
     :param emit_asset: emit an asset event for the job's collection once it saw the job complete.
+    :param start_from_trigger: begin the wait in the triggerer, with no worker start at all (only
+        ``execute_complete`` runs on a worker). The job id must be known when the DAG is parsed, or be a
+        template on Airflow 3.3+ (rendered in the triggerer); ``timeout`` is then Airflow's trigger timeout.
+        Not for mapped tasks (their arguments are known only at run time).
     """
 
     template_fields: Sequence[str] = ("job_id", "milvus_conn_id", "db_name")
@@ -52,6 +57,7 @@ class MilvusImportSensor(BaseSensorOperator):
         on_stall: str = "warn",
         db_name: str | None = None,
         emit_asset: bool = False,
+        start_from_trigger: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -67,6 +73,36 @@ class MilvusImportSensor(BaseSensorOperator):
         self.stall_timeout = stall_timeout
         self.on_stall = on_stall
         self.db_name = db_name
+        if start_from_trigger:
+            self._start_in_triggerer()
+
+    def _start_in_triggerer(self) -> None:
+        """Let the scheduler defer this task straight to the trigger (``start_from_trigger``)."""
+        from airflow.triggers.base import StartTriggerArgs
+
+        templated = [name for name in self.template_fields if "{{" in str(getattr(self, name) or "")]
+        if templated and not AIRFLOW_V_3_3_PLUS:
+            raise ValueError(
+                f"{self.task_id}: start_from_trigger needs {', '.join(templated)} known when the DAG is parsed "
+                "on this Airflow (templates are rendered in the triggerer from Airflow 3.3)"
+            )
+        if not self.deferrable:
+            raise ValueError(f"{self.task_id}: start_from_trigger waits in the triggerer; it needs deferrable=True")
+        self.start_from_trigger = True
+        self.start_trigger_args = StartTriggerArgs(
+            trigger_cls=f"{MilvusImportTrigger.__module__}.{MilvusImportTrigger.__qualname__}",
+            trigger_kwargs={
+                "job_id": self.job_id,
+                "milvus_conn_id": self.milvus_conn_id,
+                "poll_interval": float(self.poke_interval),
+                "max_attempts": self.max_attempts,
+                "stall_timeout": self.stall_timeout,
+                "on_stall": self.on_stall,
+                "db_name": self.db_name,
+            },
+            next_method="execute_complete",
+            timeout=timedelta(seconds=self.timeout),
+        )
 
     @cached_property
     def hook(self) -> MilvusImportHook:

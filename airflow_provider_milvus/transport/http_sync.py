@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
-import requests
+from typing import TYPE_CHECKING
 
 from airflow_provider_milvus.exceptions import MilvusImportError
 from airflow_provider_milvus.protocol.base import HttpRequest, HttpResponse
 from airflow_provider_milvus.transport.errors import network_error
 from airflow_provider_milvus.transport.http_body import BoundedBody
 
+if TYPE_CHECKING:
+    import requests
+
 
 class SyncHttpTransport:
     """POSTs requests and returns the status, headers and (bounded) body; raises only for network faults."""
 
     def __init__(self, verify: bool | str = True, session: requests.Session | None = None) -> None:
+        # Imported here, not at module level: the triggerer imports this module too (through the client)
+        # but never sends a blocking request, and importing requests holds its event loop ~0.1 s.
+        import requests
+
         self.session = session or requests.Session()
         # Passed on every request: a session-level verify loses to REQUESTS_CA_BUNDLE (requests issue 3829).
         self.verify = verify

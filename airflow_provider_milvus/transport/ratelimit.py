@@ -1,13 +1,11 @@
-"""Request-rate limits shared by every client of a process (Zilliz Cloud: 20 requests/s per endpoint)."""
+"""Request-rate limits shared by every client of a process (its share of Zilliz Cloud's 20 requests/s per endpoint)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from typing import Final
 
-#: Zilliz Cloud allows 20 requests per second per user and endpoint; stay a little below.
-CLOUD_REQUESTS_PER_SECOND: Final = 18.0
+from airflow_provider_milvus.config import cloud_requests_per_second
 
 
 class AsyncRateLimiter:
@@ -40,10 +38,16 @@ class AsyncRateLimiter:
 _LIMITERS: dict[tuple[int, str], AsyncRateLimiter] = {}
 
 
-def limiter_for(url: str, rate: float = CLOUD_REQUESTS_PER_SECOND) -> AsyncRateLimiter:
-    """The process-wide limiter of one endpoint (URL) in the running event loop."""
+def limiter_for(url: str, rate: float | None = None) -> AsyncRateLimiter:
+    """The process-wide limiter of one endpoint (URL) in the running event loop.
+
+    ``rate`` defaults to this process's share, ``[milvus] cloud_requests_per_second`` (read once per
+    limiter): every process (triggerer, worker) keeps its own bucket, so the shares add up.
+    """
     key = (id(asyncio.get_running_loop()), url)
     limiter = _LIMITERS.get(key)
     if limiter is None:
-        limiter = _LIMITERS[key] = AsyncRateLimiter(rate, burst=1.0)  # no burst: any 1 s window stays under
+        limiter = _LIMITERS[key] = AsyncRateLimiter(
+            cloud_requests_per_second() if rate is None else rate, burst=1.0
+        )  # no burst: any 1 s window stays under
     return limiter

@@ -79,6 +79,10 @@ class AirflowEnv:
     :param dags_folder: the DAGs folder (default ``<home>/dags``, created).
     :param extra_env: more environment variables (``AIRFLOW__SECTION__KEY``, ``AIRFLOW_CONN_*``), applied last.
     :param api_port: the api-server's port (a free one when None).
+    :param database_url: the metadata database's SQLAlchemy URL (default: SQLite in ``home``), e.g. a
+        ``tests.airflow_env.postgres.PostgresServer`` database.
+    :param triggerers: how many ``airflow triggerer`` processes this environment knows: ``triggerer``,
+        then ``triggerer-2``, ``triggerer-3``... (each started like any service; they share the trigger table).
 
     Attributes: ``env`` (the full environment of every Airflow process), ``base_url``
     (``http://127.0.0.1:<port>``), ``home``, ``dags_folder``, ``log_dir`` (task and trigger logs),
@@ -92,7 +96,16 @@ class AirflowEnv:
         dags_folder: Path | None = None,
         extra_env: dict[str, str] | None = None,
         api_port: int | None = None,
+        database_url: str | None = None,
+        triggerers: int = 1,
     ) -> None:
+        if triggerers < 1:
+            raise ValueError(f"triggerers must be at least 1, got {triggerers}")
+        # Extra triggerers are services of their own, started (and killed) by name like the others.
+        self.services: tuple[str, ...] = SERVICES + tuple(f"triggerer-{i}" for i in range(2, triggerers + 1))
+        self.triggerer_job_ids: dict[str, int] = {}  # extra triggerer -> its TriggererJob id
+        if database_url:
+            extra_env = {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": database_url, **(extra_env or {})}
         self.home = Path(home).resolve()
         self.home.mkdir(parents=True, exist_ok=True)
         self.dags_folder = Path(dags_folder).resolve() if dags_folder else self.home / "dags"
@@ -258,18 +271,19 @@ class AirflowEnv:
         """
         wanted = list(services or SERVICES)
         for name in wanted:
-            if name not in SERVICES:
-                raise ValueError(f"unknown service {name!r}; known: {', '.join(SERVICES)}")
+            if name not in self.services:
+                raise ValueError(f"unknown service {name!r}; known: {', '.join(self.services)}")
             if self.running(name):
                 raise AirflowEnvError(f"{name} is already running (pid {self._procs[name].pid})")
         began = time.monotonic()
-        for name in sorted(wanted, key=SERVICES.index):
+        known_triggerers = self.alive_triggerer_jobs() if any(n.startswith("triggerer-") for n in wanted) else set()
+        for name in sorted(wanted, key=self.services.index):
             log = self.service_log(name).open("ab")
             log.write(f"===== airflow {name} start at {time.strftime('%Y-%m-%d %H:%M:%S')} =====\n".encode())
             log.flush()
             self._log_files[name] = log
             self._procs[name] = subprocess.Popen(
-                [str(self.airflow_bin), name],
+                [str(self.airflow_bin), name.split("-")[0] if name.startswith("triggerer-") else name],
                 env=self.env,
                 cwd=self.home,
                 stdin=subprocess.DEVNULL,
@@ -284,6 +298,15 @@ class AirflowEnv:
                 self.startup_seconds["api-server"] = time.monotonic() - began
             for name in wanted:
                 if name == "api-server":
+                    continue
+                if name.startswith("triggerer-"):  # ready once a new TriggererJob heartbeats: that one is its
+                    self._wait(
+                        functools.partial(self._new_triggerer_job, name, known_triggerers),
+                        deadline,
+                        f"{name} to heartbeat",
+                        wanted,
+                    )
+                    self.startup_seconds[name] = time.monotonic() - began
                     continue
                 # Healthy in the api-server's report, else (no api-server) an alive job for `airflow jobs check`.
                 ready = self._healthy if self.running("api-server") else self._job_alive
@@ -326,6 +349,21 @@ class AirflowEnv:
         report = self._api_health() or {}
         part = report.get(_HEALTH_KEYS[service]) or {}
         return bool(part.get("status") == "healthy")
+
+    def alive_triggerer_jobs(self) -> set[int]:
+        """Ids of the TriggererJobs that heartbeat now (``GET /api/v2/jobs``), empty without an api-server."""
+        if not self.running("api-server"):
+            return set()
+        jobs = self.api_json("GET", "jobs", params={"job_type": "TriggererJob", "is_alive": "true", "limit": 100})
+        return {int(job["id"]) for job in jobs.get("jobs", []) if job.get("state") == "running"}
+
+    def _new_triggerer_job(self, service: str, known: set[int]) -> bool:
+        """True once a TriggererJob not in ``known`` (nor another extra triggerer's) heartbeats; records it."""
+        taken = set(self.triggerer_job_ids.values()) | known
+        new = sorted(self.alive_triggerer_jobs() - taken)
+        if new:
+            self.triggerer_job_ids[service] = new[0]
+        return bool(new)
 
     def _job_alive(self, service: str) -> bool:
         """True if ``airflow jobs check`` finds an alive job of the service (no api-server needed)."""
@@ -398,6 +436,33 @@ class AirflowEnv:
         if left:
             pids = sorted({p.pid for p in left})
             raise AirflowEnvError(f"Airflow processes still alive after stop: {pids}")
+
+    def kill(self, service: str, sig: int = signal.SIGKILL, timeout: float = 15.0) -> list[int]:
+        """Send ``sig`` (default SIGKILL) to a service's process group and every descendant; wait until all
+        are gone; return their PIDs. The service can be started again with ``start(service)``.
+        """
+        proc = self._procs.get(service)
+        if proc is None or proc.poll() is not None:
+            raise AirflowEnvError(f"{service} is not running")
+        family: list[psutil.Process] = []
+        with contextlib.suppress(psutil.Error):
+            main = psutil.Process(proc.pid)
+            family = [main, *main.children(recursive=True)]
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, sig)
+        for member in family:  # a descendant that left the group
+            with contextlib.suppress(psutil.Error):
+                member.send_signal(sig)
+        proc.wait(timeout=timeout)
+        _, alive = psutil.wait_procs(family, timeout=timeout)
+        if alive:
+            raise AirflowEnvError(f"{service} processes survived signal {sig}: {[p.pid for p in alive]}")
+        log = self._log_files.pop(service, None)
+        if log is not None:
+            with contextlib.suppress(OSError):
+                log.write(f"===== signal {sig} at {time.strftime('%Y-%m-%d %H:%M:%S')} =====\n".encode())
+                log.close()
+        return sorted(p.pid for p in family)
 
     def _atexit_stop(self) -> None:
         """Last-resort cleanup when the interpreter exits with services still up."""

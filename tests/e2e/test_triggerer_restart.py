@@ -10,10 +10,7 @@ still running, and that the run succeeds with the final BulkInsertState (Complet
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
-import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -24,7 +21,7 @@ import pytest
 from pymilvus import connections, utility
 
 from tests.airflow_env.fixtures import AirflowEnvFactory
-from tests.airflow_env.harness import AirflowEnv, AirflowEnvError
+from tests.airflow_env.harness import AirflowEnv
 from tests.milvus_server.data import create_import_collection, drop_collection, write_numpy_files
 from tests.milvus_server.server import MilvusServer
 
@@ -48,31 +45,8 @@ pytestmark = [
 
 
 def kill_service(env: AirflowEnv, service: str, timeout: float = 15.0) -> list[int]:
-    """SIGKILL a service's process group (and every descendant); wait until all are gone; return their PIDs.
-
-    The harness has no per-service kill: this uses its ``_procs`` and ``_log_files`` (read-only use, plus
-    closing the dead service's log handle so that ``env.start(service)`` opens a fresh one).
-    """
-    proc: subprocess.Popen[bytes] = env._procs[service]
-    family: list[psutil.Process] = []
-    with contextlib.suppress(psutil.Error):
-        main = psutil.Process(proc.pid)
-        family = [main, *main.children(recursive=True)]
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    for member in family:  # a descendant that left the group
-        with contextlib.suppress(psutil.Error):
-            member.kill()
-    proc.wait(timeout=timeout)
-    _, alive = psutil.wait_procs(family, timeout=timeout)
-    if alive:
-        raise AirflowEnvError(f"{service} processes survived SIGKILL: {[p.pid for p in alive]}")
-    log = env._log_files.pop(service, None)
-    if log is not None:
-        with contextlib.suppress(OSError):
-            log.write(f"===== SIGKILLed at {time.strftime('%Y-%m-%d %H:%M:%S')} =====\n".encode())
-            log.close()
-    return sorted(p.pid for p in family)
+    """SIGKILL a service's process group (and every descendant); wait until all are gone; return their PIDs."""
+    return env.kill(service, timeout=timeout)
 
 
 def milvus_state(alias: str, job_id: str) -> str:

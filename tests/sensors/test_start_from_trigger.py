@@ -1,0 +1,56 @@
+"""MilvusImportSensor(start_from_trigger=True): the scheduler defers it straight to the trigger, no worker start."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from airflow.sdk import DAG
+from airflow.serialization.serialized_objects import DagSerialization
+
+from airflow_provider_milvus.sensors.milvus_import import MilvusImportSensor
+from airflow_provider_milvus.triggers.milvus_import import MilvusImportTrigger
+
+
+def test_start_trigger_args_rebuild_the_same_trigger_as_a_deferral() -> None:
+    sensor = MilvusImportSensor(
+        task_id="wait", job_id="449", poke_interval=7, timeout=600, db_name="archive", start_from_trigger=True
+    )
+    args = sensor.start_trigger_args
+    assert sensor.start_from_trigger is True and args is not None
+    assert args.trigger_cls == "airflow_provider_milvus.triggers.milvus_import.MilvusImportTrigger"
+    assert args.next_method == "execute_complete"
+    assert args.timeout == timedelta(seconds=600)
+    trigger = MilvusImportTrigger(**(args.trigger_kwargs or {}))
+    classpath, kwargs = trigger.serialize()
+    assert classpath == args.trigger_cls
+    assert (kwargs["job_id"], kwargs["poll_interval"], kwargs["db_name"]) == ("449", 7.0, "archive")
+    assert kwargs["end_time"] is None  # Airflow's trigger timeout ends the wait instead
+
+
+def test_templated_job_id_is_kept_for_the_triggerer_to_render() -> None:
+    sensor = MilvusImportSensor(task_id="wait", job_id="{{ params.job_id }}", start_from_trigger=True)
+    assert sensor.start_trigger_args is not None
+    assert (sensor.start_trigger_args.trigger_kwargs or {})["job_id"] == "{{ params.job_id }}"
+    # The triggerer renders the fields that are templated on the task AND trigger kwargs AND trigger attributes.
+    rendered = set(sensor.template_fields) & set(sensor.start_trigger_args.trigger_kwargs or {})
+    assert {"job_id", "milvus_conn_id", "db_name"} <= rendered
+    assert all(hasattr(MilvusImportTrigger(job_id="1"), name) for name in rendered)
+
+
+def test_the_setting_survives_dag_serialization() -> None:
+    with DAG("sft", schedule=None) as dag:
+        MilvusImportSensor(task_id="wait", job_id="449", start_from_trigger=True)
+    task = DagSerialization.from_dict(DagSerialization.to_dict(dag)).get_task("wait")
+    assert task.start_from_trigger is True
+    assert task.start_trigger_args is not None and task.start_trigger_args.next_method == "execute_complete"
+
+
+def test_off_by_default() -> None:
+    sensor = MilvusImportSensor(task_id="wait", job_id="449")
+    assert sensor.start_from_trigger is False and sensor.start_trigger_args is None
+
+
+def test_needs_deferrable() -> None:
+    with pytest.raises(ValueError, match="start_from_trigger waits in the triggerer; it needs deferrable=True"):
+        MilvusImportSensor(task_id="wait", job_id="449", deferrable=False, start_from_trigger=True)
