@@ -18,6 +18,7 @@ import pytest
 from pymilvus import Collection
 
 from airflow_provider_milvus.triggers.milvus_import import MilvusImportTrigger
+from tests.airflow_versions import dag_bag, xcom_values
 from tests.emulator.server import ImportEmulator
 from tests.milvus_server.data import write_row_json
 from tests.milvus_server.server import MilvusServer
@@ -58,20 +59,13 @@ def milvus_connection(monkeypatch: pytest.MonkeyPatch) -> Callable[[dict[str, An
 
 
 def dag_named(dag_id: str) -> Any:
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(str(EXAMPLES))
+    bag = dag_bag(str(EXAMPLES))
     assert not bag.import_errors, bag.import_errors
     return bag.get_dag(dag_id)
 
 
 def xcoms(run_id: str) -> dict[tuple[str, str], Any]:
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        rows = session.query(XComModel).filter(XComModel.run_id == run_id).all()
-        return {(row.task_id, row.key): row.value for row in rows}
+    return xcom_values(run_id)
 
 
 def states(run: Any) -> dict[str, str]:
@@ -80,9 +74,7 @@ def states(run: Any) -> dict[str, str]:
 
 def test_example_dags_parse_without_a_connection(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("AIRFLOW_CONN_MILVUS_DEFAULT", raising=False)
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(str(EXAMPLES))
+    bag = dag_bag(str(EXAMPLES))
     assert bag.import_errors == {}
     assert sorted(bag.dag_ids) == [
         "example_milvus_asset_consumer",
@@ -109,11 +101,14 @@ def test_import_then_gate_on_real_milvus(
         run_conf={"collection_name": import_collection.name, "files": [path]}
     )
     assert run.state == "success", states(run)
-    assert len(trigger_runs) == 1 and trigger_runs[0]["protocol"] == "grpc"
+    # On a loaded machine Milvus can finish before the sensor's first read: the sensor then ends at once
+    # without deferring (as documented); otherwise it deferred exactly once, over gRPC.
+    assert [trigger["protocol"] for trigger in trigger_runs] in ([], ["grpc"])
     values = xcoms(run.run_id)
     job_id = values[("start_import", "job_id")]
     state = values[("wait_for_import", "return_value")]
-    assert state["task_id"] == job_id == trigger_runs[0]["job_id"]
+    assert state["task_id"] == job_id
+    assert all(trigger["job_id"] == job_id for trigger in trigger_runs)
     assert (state["state_name"], state["row_count"], state["collection_name"]) == (
         "Completed",
         20000,

@@ -130,7 +130,9 @@ class MilvusServer:
         self.lock_timeout = lock_timeout
         self.wait_settled = wait_settled
         self.executable = Path(executable) if executable else self._find_executable()
-        self.python = Path(sys.executable)
+        # The launcher imports `milvus`: run it with the interpreter the executable was installed for.
+        beside = self.executable.parent / "python"
+        self.python = beside if beside.exists() else Path(sys.executable)
         self.log_path = self.data_dir / "milvus-server.log"
         self.last_start_seconds: float | None = None
         self.last_stop_seconds: float | None = None
@@ -142,7 +144,9 @@ class MilvusServer:
     # ------------------------------------------------------------------ info
     @staticmethod
     def _find_executable() -> Path:
-        """Locate ``milvus-server`` next to the running interpreter (the venv), else on PATH."""
+        """Locate ``milvus-server``: $MILVUS_SERVER_EXECUTABLE, next to the running interpreter, else on PATH."""
+        if os.environ.get("MILVUS_SERVER_EXECUTABLE"):
+            return Path(os.environ["MILVUS_SERVER_EXECUTABLE"])
         candidate = Path(sys.executable).parent / "milvus-server"
         if candidate.exists():
             return candidate

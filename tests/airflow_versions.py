@@ -1,0 +1,30 @@
+"""What tests read from Airflow's own models, which moved between releases (flags from version_compat)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_provider_milvus.version_compat import AIRFLOW_V_3_0_PLUS, AIRFLOW_V_3_1_PLUS
+
+
+def dag_bag(folder: str) -> Any:
+    """A DagBag of folder: airflow.dag_processing.dagbag from 3.1, airflow.models.dagbag before."""
+    if AIRFLOW_V_3_1_PLUS:
+        from airflow.dag_processing.dagbag import DagBag
+    else:
+        from airflow.models.dagbag import DagBag
+    return DagBag(folder, include_examples=False)
+
+
+def xcom_values(run_id: str) -> dict[tuple[str, str], Any]:
+    """Every XCom of a run from the metadata database, ``(task_id, key) -> value`` (XComModel from 3.0, XCom before)."""
+    from airflow.utils.session import create_session
+
+    if AIRFLOW_V_3_0_PLUS:
+        from airflow.models.xcom import XComModel as model
+    else:
+        from airflow.models.xcom import XCom as model  # its rows deserialize their value on load
+
+    with create_session() as session:
+        rows = session.query(model).filter(model.run_id == run_id).all()
+        return {(row.task_id, row.key): row.value for row in rows}
