@@ -75,6 +75,7 @@ class Leg:
     constraints: str
     tests: tuple[str, ...]
     note: str = ""
+    extras: tuple[str, ...] = ()
 
     @property
     def constraints_path(self) -> Path:
@@ -89,7 +90,7 @@ LEGS: tuple[Leg, ...] = (
     Leg("3.1.8", "3.1.8", "airflow-3.1.8.txt", CORE_TESTS),
     Leg("3.2.2", "3.2.2", "airflow-3.2.2.txt", CORE_TESTS),
     # The newest release runs the whole suite from the wheel (the .venv runs only ruff, mypy, build).
-    Leg("3.3.2", "3.3.2", "airflow-3.3.2.txt", ("tests",), "whole suite"),
+    Leg("3.3.2", "3.3.2", "airflow-3.3.2.txt", ("tests",), "whole suite", ("leg-full",)),
 )
 LEGS_BY_NAME = {leg.name: leg for leg in LEGS}
 
@@ -111,7 +112,9 @@ def requirements(leg: Leg) -> list[str]:
     project = pyproject()["project"]
     assert isinstance(project, dict)
     runtime = [line for line in project["dependencies"] if not line.startswith("apache-airflow>")]
-    return [f"apache-airflow=={leg.airflow}", *runtime, *project["optional-dependencies"]["leg"]]
+    extras = project["optional-dependencies"]
+    tests = [line for name in ("leg", *leg.extras) for line in extras[name]]
+    return [f"apache-airflow=={leg.airflow}", *runtime, *tests]
 
 
 def base_python() -> str:
