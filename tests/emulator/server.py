@@ -83,8 +83,8 @@ int64 decimal strings above 2**53 (REST) or ``job-<alnum>`` (cloud).
 Test controls
 -------------
 ``advance(seconds)``, ``clock``, ``set_job(...)``, ``finish_job``, ``fail_job``, ``expire_job``,
-``script_next_job(...)``, ``create_job(...)``, ``job(job_id)``; observability: ``requests``,
-``request_count(route)``, ``rate_limited_count(route)``, ``open_connections``,
+``script_next_job(...)``, ``create_job(...)``, ``job(job_id)``, ``commit_job`` (3.0 profile); observability:
+``requests``, ``request_count(route)``, ``rate_limited_count(route)``, ``open_connections``,
 ``max_concurrent_connections``, ``max_concurrent_requests``, ``reset()``; faults: ``inject_status``,
 ``inject_reset``, ``inject_close``, ``inject_slow``, ``inject_garbage``, ``inject_oversized``,
 ``clear_faults``; availability: ``stop()`` / ``start()`` on the same port keeping the jobs,

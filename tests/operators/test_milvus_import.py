@@ -99,3 +99,13 @@ def test_templated_fields() -> None:
     assert {"collection_name", "files", "partition_name", "db_name", "options"} <= set(
         MilvusImportOperator.template_fields
     )
+
+
+def test_a_staged_success_counts_only_for_auto_commit_false() -> None:
+    staged = BulkInsertState(task_id="42", state=2, progress=99, row_count=1000, server_state="Uncommitted")
+    event = make_event("success", "42", staged, "staged")
+    context = make_context()
+    assert operator(auto_commit=False).execute_complete(context, event)["server_state"] == "Uncommitted"
+    assert context["ti"].pushed["return_value"]["server_state"] == "Uncommitted"
+    with pytest.raises(AirflowException, match="without a Completed state"):
+        operator().execute_complete(make_context(), event)

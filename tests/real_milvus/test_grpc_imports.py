@@ -186,3 +186,15 @@ def test_nothing_listens_is_retryable(running_milvus_server: MilvusServer) -> No
             client.get_import_state("1")
     finally:
         client.close()
+
+
+def test_a_real_2_3_server_has_no_two_phase_imports_and_says_so(running_milvus_server: MilvusServer) -> None:
+    """The commit probe answers 404 on 2.3 (no v2 routes): no two-phase, and commit/abort say why."""
+    client = MilvusImportClient(grpc_settings(running_milvus_server))
+    try:
+        assert client.supports_two_phase() is False
+        for call in (client.commit_import, client.abort_import):
+            with pytest.raises(exc.MilvusImportError, match="no two-phase imports"):
+                call("448761313698322011")
+    finally:
+        client.close()

@@ -25,6 +25,8 @@ from tests.airflow_context import make_context
 DONE = BulkInsertState(task_id="42", state=6, progress=100, row_count=1000)
 FAILED = BulkInsertState(task_id="42", state=1, failed_reason="array size 4 doesn't equal to vector dimension 8")
 RUNNING = BulkInsertState(task_id="42", state=2, progress=40, row_count=400)
+#: A two-phase import waiting for its commit: a success only for a wait that asked for it (auto_commit=False).
+STAGED = BulkInsertState(task_id="42", state=2, progress=99, row_count=1000, server_state="Uncommitted")
 
 
 def answer_with(monkeypatch: pytest.MonkeyPatch, answer: BulkInsertState | Exception) -> None:
@@ -124,6 +126,7 @@ def test_error_event_fails() -> None:
         {"status": "success", "job_id": "42", "state": RUNNING.to_dict(), "message": ""},
         {"status": "weird", "job_id": "42", "state": DONE.to_dict(), "message": ""},
         {"status": "success", "job_id": "42", "state": {"task_id": 1}, "message": ""},
+        {"status": "success", "job_id": "42", "state": STAGED.to_dict(), "message": "staged"},
     ],
 )
 def test_anything_but_a_completed_success_fails_closed(event: Any) -> None:
