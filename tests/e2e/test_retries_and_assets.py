@@ -25,14 +25,15 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from pymilvus import Collection, connections, utility
 
 from tests.airflow_env.fixtures import AirflowEnvFactory
-from tests.airflow_env.harness import AirflowEnv, free_port
+from tests.airflow_env.harness import AirflowEnv, AirflowEnvError, free_port
 from tests.milvus_server.data import create_import_collection, drop_collection, write_row_json
 from tests.milvus_server.server import MilvusServer
 
@@ -47,6 +48,8 @@ CASES = {
     "e": "retry_cleared_while_deferred",
 }
 PRODUCER, CONSUMER = "example_milvus_asset_producer", "example_milvus_asset_consumer"
+
+T = TypeVar("T")
 
 pytestmark = [
     pytest.mark.milvus,
@@ -80,6 +83,18 @@ def rows_in(collection: Collection) -> int:
 
 def tries(env: AirflowEnv, dag_id: str, run_id: str) -> int:
     return int(env.task_instance(dag_id, run_id, TASK)["try_number"])
+
+
+def retried(call: Callable[[], T], attempts: int = 5) -> T:
+    """``call()``, again after a "Database error" 500: SQLite is locked while the dag-processor writes."""
+    for attempt in range(attempts):
+        try:
+            return call()
+        except AirflowEnvError as error:
+            if "Database error" not in str(error) or attempt == attempts - 1:
+                raise
+            time.sleep(1)
+    raise AssertionError("unreachable")
 
 
 def wait_for_consumer_run(env: AirflowEnv, timeout: float = 120) -> dict[str, Any]:
@@ -126,10 +141,10 @@ def test_retries_never_import_twice_and_assets_trigger(
             },
         )
         started = time.monotonic() - began
-        runs = {case: env.trigger_dag(dag_id, confs[case]) for case, dag_id in CASES.items()}
+        runs = {case: retried(lambda d=dag_id, c=confs[case]: env.trigger_dag(d, c)) for case, dag_id in CASES.items()}
         env.wait_for_dag(CONSUMER)
-        env.unpause(CONSUMER)
-        producer_run = env.trigger_dag(PRODUCER, {"files": [asset_file]})
+        retried(lambda: env.unpause(CONSUMER))
+        producer_run = retried(lambda: env.trigger_dag(PRODUCER, {"files": [asset_file]}))
 
         # (e): clear the task while its first try is deferred.
         env.wait_for_deferred(CASES["e"], runs["e"], TASK, timeout=120)
