@@ -3,7 +3,8 @@
 Run by :class:`_common.EmulatorProcess` as ``python _emulator_process.py '<knobs as JSON>'``. Prints one
 JSON line (``base_url``, ``control_url``, ``pid``) and serves until its stdin closes. The control route
 (POST JSON ``{"op": ...}`` to ``control_url``) lives here, not in the emulator: ``reset``, ``create``
-(``n`` jobs, then the job clock moved by ``advance`` emulated seconds), ``counters`` and ``set``.
+(``n`` jobs, then the job clock moved by ``advance`` emulated seconds), ``script`` (durations of the next
+jobs), ``speed`` (the job clock's), ``ends`` (seconds until jobs end), ``counters`` and ``set``.
 """
 
 from __future__ import annotations
@@ -51,6 +52,18 @@ def handle(emulator: ImportEmulator, command: dict[str, Any]) -> Any:
         return {"ids": ids}
     if op == "counters":
         return counters(emulator)
+    if op == "script":  # the next created jobs take these emulated seconds each (one script per job)
+        for duration in command["durations"]:
+            emulator.script_next_job(duration=float(duration))
+        return {"ok": True}
+    if op == "speed":  # emulated seconds per real second (0 freezes every job)
+        emulator.clock.speed = float(command["speed"])
+        return {"ok": True}
+    if op == "ends":  # real seconds from now until each job ends (clock at speed 1)
+        with emulator._lock:
+            now = emulator.clock.now()
+            jobs = [emulator._jobs[job_id] for job_id in command["ids"]]
+            return {"seconds": [j.created + j.pending + j.importing + j.indexing - now for j in jobs]}
     if op == "set":  # change a knob, e.g. latency or job_duration
         for key, value in command["knobs"].items():
             setattr(emulator, key, value)

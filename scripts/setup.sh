@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the project needs on a fresh machine: .venv with the provider and its test tools
-# (Airflow 3.3.2, the Milvus 2.3.5 server wheel, pymilvus as a reference, Playwright, the PostgreSQL drivers),
-# Debian's Chromium for the browser test (never a browser download) and Debian's PostgreSQL server. Idempotent: a second run is quick.
+# (Airflow 3.3.2, the Milvus 2.3.5 server wheel, pymilvus as a reference, Playwright, the PostgreSQL
+# drivers), Debian's Chromium for the browser test (never a browser download) and Debian's PostgreSQL
+# server for the production end-to-end test. Idempotent: a second run is quick.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}

@@ -2,13 +2,14 @@
 
 ``python -m tests.airflow_env.trigger_process '<json>'`` with the config
 ``{"classpath": "...", "kwargs": [{...}, ...], "tick": 0.005, "idle_window": 1.0, "start_window": 2.0,
-"preload": [...], "in_loop_imports": [...]}``.
+"preload": [...], "in_loop_imports": [...], "gc_off": false}``.
 
 ``preload``: modules imported before the loop starts (what a triggerer process has loaded already, e.g.
 ``airflow.jobs.triggerer_job_runner``). Then, inside ONE event loop, as ``TriggerRunner.create_triggers``
 does: a lag probe starts first and runs alone for ``idle_window`` s; ``in_loop_imports`` and the trigger
 class (by classpath, ``import_string``) are imported in the loop; each trigger is built from its kwargs
-and run until its first event.
+and run until its first event (with ``gc_off``, the garbage collector is off from the import to the
+events).
 
 Prints one JSON line: the events (in kwargs order); the loop's lag, i.e. how late a ``tick``-second sleep
 woke up (max over the ``start_window`` s after the import began, over the idle window before it, and
@@ -20,6 +21,7 @@ settings from ``AIRFLOW__*`` variables.
 from __future__ import annotations
 
 import asyncio
+import gc
 import importlib
 import json
 import sys
@@ -46,6 +48,9 @@ async def run(config: dict[str, Any]) -> dict[str, Any]:
     await asyncio.sleep(float(config.get("idle_window", 1.0)))  # the probe alone: this machine's baseline now
     from airflow._shared.module_loading import import_string
 
+    collecting = gc.isenabled()
+    if config.get("gc_off"):  # to tell the import's own cost from a garbage collection it sets off
+        gc.disable()
     began = time.monotonic()
     for module in config.get("in_loop_imports", ()):
         importlib.import_module(module)
@@ -59,6 +64,8 @@ async def run(config: dict[str, Any]) -> dict[str, Any]:
         return None
 
     events = await asyncio.gather(*(first_event(t) for t in triggers))
+    if collecting:
+        gc.enable()
     await asyncio.sleep(max(0.0, began + window - time.monotonic()))  # cover the whole start window
     stop.set()
     await prober
