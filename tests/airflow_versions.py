@@ -13,7 +13,7 @@ def dag_bag(folder: str) -> Any:
         from airflow.dag_processing.dagbag import DagBag
     else:
         from airflow.models.dagbag import DagBag
-    return DagBag(folder, include_examples=False)
+    return DagBag(folder)
 
 
 def xcom_values(run_id: str) -> dict[tuple[str, str], Any]:
