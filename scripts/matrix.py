@@ -266,6 +266,7 @@ class Result:
     skipped: int = 0
     seconds: float = 0.0
     install_seconds: float | None = None
+    covers: str = ""
     detail: str = ""
 
     @property
@@ -274,6 +275,31 @@ class Result:
             return "-"
         text = f"{self.passed} passed, {self.failed} failed"
         return text + (f", {self.skipped} skipped" if self.skipped else "")
+
+
+# What a leg proved, by the test modules that passed in it (the summary's "covers" column).
+COVERS = (
+    ("dag.test", "tests.example_dags."),
+    ("providers list", "tests.matrix.test_airflow_cli::test_providers_list"),
+    ("connections add", "tests.matrix.test_airflow_cli::test_connections_add"),
+    ("wheel", "tests.matrix.test_packaging::"),
+    ("services", "tests.e2e."),
+    ("browser", "tests.ui."),
+)
+
+
+def junit_covers(path: Path) -> str:
+    """The COVERS names whose tests all passed in a leg (and at least one ran), comma-separated."""
+    if not path.exists():
+        return ""
+    outcome: dict[str, bool] = {}
+    for case in ET.parse(path).getroot().iter("testcase"):
+        test = f"{case.get('classname')}::{case.get('name')}"
+        ok = not any(child.tag in ("failure", "error", "skipped") for child in case)
+        for name, prefix in COVERS:
+            if test.startswith(prefix):
+                outcome[name] = outcome.get(name, True) and ok
+    return ", ".join(name for name, _ in COVERS if outcome.get(name))
 
 
 def junit_counts(path: Path) -> tuple[int, int, int]:
@@ -347,6 +373,7 @@ def run_leg(leg: Leg, python: str, wheel: Path, logs: Path, pytest_args: Sequenc
             ]
             code = run(cmd, log_file=log_file, env=env, timeout=3600)
             result.passed, result.failed, result.skipped = junit_counts(junit)
+            result.covers = "plain task, " + junit_covers(junit)
             # Exit 5 (no tests) and any skip are failures: nothing may be skipped in CI.
             result.ok = code == 0 and result.passed > 0 and result.skipped == 0
             if not result.ok:
@@ -362,10 +389,10 @@ def run_leg(leg: Leg, python: str, wheel: Path, logs: Path, pytest_args: Sequenc
 
 def summary(results: Sequence[Result]) -> str:
     """The closing table, then one line counting every leg's tests."""
-    rows = [("step", "tests", "result", "seconds", "cold install s")]
+    rows = [("step", "tests", "result", "seconds", "venv built s", "covers")]
     for r in results:
         install = f"{r.install_seconds:.0f}" if r.install_seconds is not None else "-"
-        rows.append((r.name, r.counts, "ok" if r.ok else "FAILED", f"{r.seconds:.0f}", install))
+        rows.append((r.name, r.counts, "ok" if r.ok else "FAILED", f"{r.seconds:.0f}", install, r.covers or "-"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_provider_milvus.version_compat import AIRFLOW_V_3_0_PLUS, AIRFLOW_V_3_1_PLUS
+from airflow_provider_milvus.version_compat import AIRFLOW_V_3_0_PLUS, AIRFLOW_V_3_2_PLUS
 
 
 def dag_bag(folder: str) -> Any:
-    """A DagBag of folder: airflow.dag_processing.dagbag from 3.1, airflow.models.dagbag before."""
-    if AIRFLOW_V_3_1_PLUS:
+    """A DagBag of folder: airflow.dag_processing.dagbag from 3.2, airflow.models.dagbag before."""
+    if AIRFLOW_V_3_2_PLUS:
         from airflow.dag_processing.dagbag import DagBag
     else:
         from airflow.models.dagbag import DagBag
-    return DagBag(folder, include_examples=False)
+    return DagBag(folder)
 
 
 def xcom_values(run_id: str) -> dict[tuple[str, str], Any]:
