@@ -1,4 +1,4 @@
-"""Fixtures of the browser tests: the real Milvus, an api-server, and headless Chromium driven by Playwright."""
+"""Fixtures of the browser tests: the real Milvus, the release's web service, and headless Chromium (Playwright)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import BrowserContext, Page, Playwright, ViewportSize, sync_playwright
 
-from tests.airflow_env import AirflowEnv
+from tests.airflow_env import WEB_SERVICE, AirflowEnv
 from tests.milvus_server import fixtures as milvus_fixtures
 from tests.milvus_server.fixtures import *  # noqa: F403
 from tests.milvus_server.server import GRPC_PORT, HEALTH_PORT, HOST, LOCK_PATH, MilvusServer
@@ -77,10 +77,10 @@ def ui_milvus(request: pytest.FixtureRequest) -> MilvusServer:
 
 @pytest.fixture(scope="module")
 def airflow_ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowEnv]:
-    """A fresh AIRFLOW_HOME with only the api-server running (Test button enabled, everyone admin)."""
+    """A fresh AIRFLOW_HOME with only the api-server (3.x) or webserver (2.11) running, Test button enabled."""
     env = AirflowEnv(tmp_path_factory.mktemp("airflow-ui"))
     env.migrate()
-    env.start("api-server")
+    env.start(WEB_SERVICE)
     try:
         yield env
     finally:
