@@ -183,11 +183,16 @@ class MilvusImportHook(BaseHook):
 
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
-        """Extra fields of the connection form (wtforms; absent on Airflow 3.3, so import-safe)."""
+        """Extra fields of the connection form from ``CONN_FIELDS`` (wtforms; absent on Airflow 3.3, so import-safe).
+
+        Airflow 2.11 renders them in its Flask AppBuilder form; 3.0 and 3.1 turn them into the React
+        form's JSON schema (an ``any_of`` validator becomes a dropdown there).
+        """
         try:
             from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget, BS3TextFieldWidget
             from flask_babel import lazy_gettext
             from wtforms import BooleanField, PasswordField, StringField
+            from wtforms.validators import Optional, any_of
         except ImportError:
             return {}
         from airflow_provider_milvus.get_provider_info import CONN_FIELDS
@@ -197,17 +202,25 @@ class MilvusImportHook(BaseHook):
             label = lazy_gettext(spec["label"])
             description = spec.get("description", "")
             schema = spec["schema"]
+            types = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
             if schema.get("format") == "password":
                 widgets[key] = PasswordField(label, widget=BS3PasswordFieldWidget(), description=description)
-            elif schema.get("type") == "boolean":
+            elif "boolean" in types:
                 widgets[key] = BooleanField(label, default=False, description=description)
             else:
-                widgets[key] = StringField(label, widget=BS3TextFieldWidget(), description=description)
+                validators = [Optional(), any_of(schema["enum"])] if "enum" in schema else None
+                widgets[key] = StringField(
+                    label, widget=BS3TextFieldWidget(), description=description, validators=validators
+                )
         return widgets
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        """Relabelled and hidden standard fields of the connection form."""
+        """Relabelled standard fields and placeholders of the form before Airflow 3.2 (its keys are snake_case).
+
+        Nothing is hidden there: Airflow 2.11's Test button fails in its JavaScript when Extra is hidden.
+        """
         from airflow_provider_milvus.get_provider_info import UI_FIELD_BEHAVIOUR
 
-        return UI_FIELD_BEHAVIOUR
+        legacy = {key.replace("-", "_"): value for key, value in UI_FIELD_BEHAVIOUR.items()}
+        return {**legacy, "hidden_fields": []}
