@@ -12,6 +12,10 @@ from airflow_provider_milvus.exceptions import MilvusImportConfigError, MilvusIm
 from airflow_provider_milvus.settings import PROTOCOLS, MilvusSettings, parse_settings
 from airflow_provider_milvus.state import BulkInsertState
 
+#: What Airflow 2.11's connection form puts for a secret it does not show, and swaps back for the stored one on save
+#: (``airflow.www.views.SENSITIVE_FIELD_PLACEHOLDER``).
+_SENSITIVE_FIELD_PLACEHOLDER = "RATHER_LONG_SENSITIVE_FIELD_PLACEHOLDER"
+
 
 def _mask(settings: MilvusSettings, password: str | None) -> None:
     """Register every secret the connection yields with Airflow's secret masker."""
@@ -197,6 +201,18 @@ class MilvusImportHook(BaseHook):
             return {}
         from airflow_provider_milvus.get_provider_info import CONN_FIELDS
 
+        class SecretInput(BS3PasswordFieldWidget):  # type: ignore[misc,valid-type]
+            """A stored secret shows as Airflow 2's placeholder (never in clear): saving the form unchanged keeps it.
+
+            A plain password input renders empty, and Airflow 2.11 then deletes the secret on save.
+            """
+
+            def __call__(self, field: Any, **kwargs: Any) -> Any:
+                kwargs["value"] = _SENSITIVE_FIELD_PLACEHOLDER if field.data else ""
+                return super().__call__(field, **kwargs)
+
+        secret_input = SecretInput()
+        secret_input.hide_value = False  # the value is set above: the placeholder or nothing
         widgets: dict[str, Any] = {}
         for key, spec in CONN_FIELDS.items():
             label = lazy_gettext(spec["label"])
@@ -204,7 +220,7 @@ class MilvusImportHook(BaseHook):
             schema = spec["schema"]
             types = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
             if schema.get("format") == "password":
-                widgets[key] = PasswordField(label, widget=BS3PasswordFieldWidget(), description=description)
+                widgets[key] = PasswordField(label, widget=secret_input, description=description)
             elif "boolean" in types:
                 widgets[key] = BooleanField(label, default=False, description=description)
             else:

@@ -74,6 +74,9 @@ RELEASES: dict[int, AirflowRelease] = {
             "AIRFLOW__WEBSERVER__WEB_SERVER_PORT": "{port}",
             "AIRFLOW__WEBSERVER__BASE_URL": "{base_url}",
             "AIRFLOW__WEBSERVER__WORKERS": "1",
+            # Threads: a browser's idle preconnected socket would hold a lone sync worker and stall every request.
+            "AIRFLOW__WEBSERVER__WORKER_CLASS": "gthread",
+            "GUNICORN_CMD_ARGS": "--threads 4",
             "AIRFLOW__WEBSERVER__SECRET_KEY": "{secret}",
             "AIRFLOW__WEBSERVER__WARN_DEPLOYMENT_EXPOSURE": "False",
             # basic_auth for the harness; session for the UI's own calls (the form's Test button).

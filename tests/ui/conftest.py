@@ -1,11 +1,7 @@
-"""Fixtures of the browser tests: the real Milvus, the release's web service, and headless Chromium (Playwright)."""
+"""Fixtures of the browser tests: the release's web service and headless Chromium (Playwright)."""
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import socket
-import time
 from collections.abc import Generator, Iterator
 from pathlib import Path
 
@@ -13,9 +9,6 @@ import pytest
 from playwright.sync_api import BrowserContext, Page, Playwright, ViewportSize, sync_playwright
 
 from tests.airflow_env import WEB_SERVICE, AirflowEnv
-from tests.milvus_server import fixtures as milvus_fixtures
-from tests.milvus_server.fixtures import *  # noqa: F403
-from tests.milvus_server.server import GRPC_PORT, HEALTH_PORT, HOST, LOCK_PATH, MilvusServer
 
 #: Debian's chromium (apt); Playwright drives it, it never downloads a browser.
 CHROMIUM = Path("/usr/bin/chromium")
@@ -30,49 +23,6 @@ CHROMIUM_ARGS = [
 ]
 #: Tall enough for the whole Milvus form with its "Extra Fields" section open, in one screenshot.
 VIEWPORT: ViewportSize = {"width": 1280, "height": 1800}
-#: How long to wait for another session's Milvus to free the ports (one server per machine).
-MILVUS_PORTS_WAIT_SECONDS = 600.0
-
-
-def _listening(port: int) -> bool:
-    """True if something accepts TCP connections on 127.0.0.1:port."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(1.0)
-        return sock.connect_ex((HOST, port)) == 0
-
-
-def _milvus_busy() -> bool:
-    """True while another MilvusServer holds the machine-wide lock or anything listens on the Milvus ports."""
-    if any(_listening(port) for port in (GRPC_PORT, HEALTH_PORT)):
-        return True
-    if not LOCK_PATH.exists():
-        return False
-    with open(LOCK_PATH, "a", encoding="utf-8") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        with contextlib.suppress(OSError):
-            fcntl.flock(handle, fcntl.LOCK_UN)
-    return False
-
-
-@pytest.fixture(scope="session")
-def ui_milvus(request: pytest.FixtureRequest) -> MilvusServer:
-    """The session's real Milvus; if another test session's server holds the ports, wait for it to stop first."""
-    if milvus_fixtures._Shared.server is None:
-        deadline = time.monotonic() + MILVUS_PORTS_WAIT_SECONDS
-        while _milvus_busy():
-            if time.monotonic() > deadline:
-                pytest.fail(
-                    f"Milvus ports {GRPC_PORT}/{HEALTH_PORT} (lock {LOCK_PATH}) stayed busy for "
-                    f"{MILVUS_PORTS_WAIT_SECONDS:.0f} s: another Milvus runs on this machine (only one can); "
-                    "see `pgrep -af milvus`.",
-                    pytrace=False,
-                )
-            time.sleep(2)
-    server: MilvusServer = request.getfixturevalue("milvus_server")
-    return server
 
 
 @pytest.fixture(scope="module")
