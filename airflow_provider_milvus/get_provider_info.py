@@ -60,7 +60,14 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
 #: relabelling and the standard fields' placeholders; older forms also read the extras' placeholders.
 UI_FIELD_BEHAVIOUR: dict[str, Any] = {
     "hidden-fields": ["extra"],
-    "relabeling": {"host": "Milvus URI", "schema": "Database (fallback)", "login": "User"},
+    # Password and Port too: the Airflow 3.0 and 3.1 forms label unrelabelled fields in lower case.
+    "relabeling": {
+        "host": "Milvus URI",
+        "schema": "Database (fallback)",
+        "login": "User",
+        "password": "Password",
+        "port": "Port",
+    },
     "placeholders": {
         "host": "http://localhost:19530 or https://in01-xxxx.zillizcloud.com",
         "port": "19530",

@@ -14,6 +14,10 @@ from airflow_provider_milvus.exceptions import MilvusImportConfigError, MilvusIm
 from airflow_provider_milvus.settings import PROTOCOLS, MilvusSettings, parse_settings
 from airflow_provider_milvus.state import BulkInsertState
 
+#: What Airflow 2.11's connection form puts for a secret it does not show, and swaps back for the stored one on save
+#: (``airflow.www.views.SENSITIVE_FIELD_PLACEHOLDER``).
+_SENSITIVE_FIELD_PLACEHOLDER = "RATHER_LONG_SENSITIVE_FIELD_PLACEHOLDER"
+
 
 def _no_loop() -> asyncio.AbstractEventLoop | None:
     """The owner of no client."""
@@ -257,31 +261,56 @@ class MilvusImportHook(BaseHook):
 
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
-        """Extra fields of the connection form (wtforms; absent on Airflow 3.3, so import-safe)."""
+        """Extra fields of the connection form from ``CONN_FIELDS`` (wtforms; absent on Airflow 3.3, so import-safe).
+
+        Airflow 2.11 renders them in its Flask AppBuilder form; 3.0 and 3.1 turn them into the React
+        form's JSON schema (an ``any_of`` validator becomes a dropdown there).
+        """
         try:
             from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget, BS3TextFieldWidget
             from flask_babel import lazy_gettext
             from wtforms import BooleanField, PasswordField, StringField
+            from wtforms.validators import Optional, any_of
         except ImportError:
             return {}
         from airflow_provider_milvus.get_provider_info import CONN_FIELDS
 
+        class SecretInput(BS3PasswordFieldWidget):  # type: ignore[misc,valid-type]
+            """A stored secret shows as Airflow 2's placeholder (never in clear): saving the form unchanged keeps it.
+
+            A plain password input renders empty, and Airflow 2.11 then deletes the secret on save.
+            """
+
+            def __call__(self, field: Any, **kwargs: Any) -> Any:
+                kwargs["value"] = _SENSITIVE_FIELD_PLACEHOLDER if field.data else ""
+                return super().__call__(field, **kwargs)
+
+        secret_input = SecretInput()
+        secret_input.hide_value = False  # the value is set above: the placeholder or nothing
         widgets: dict[str, Any] = {}
         for key, spec in CONN_FIELDS.items():
             label = lazy_gettext(spec["label"])
             description = spec.get("description", "")
             schema = spec["schema"]
+            types = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
             if schema.get("format") == "password":
-                widgets[key] = PasswordField(label, widget=BS3PasswordFieldWidget(), description=description)
-            elif schema.get("type") == "boolean":
+                widgets[key] = PasswordField(label, widget=secret_input, description=description)
+            elif "boolean" in types:
                 widgets[key] = BooleanField(label, default=False, description=description)
             else:
-                widgets[key] = StringField(label, widget=BS3TextFieldWidget(), description=description)
+                validators = [Optional(), any_of(schema["enum"])] if "enum" in schema else None
+                widgets[key] = StringField(
+                    label, widget=BS3TextFieldWidget(), description=description, validators=validators
+                )
         return widgets
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        """Relabelled and hidden standard fields of the connection form."""
+        """Relabelled standard fields and placeholders of the form before Airflow 3.2 (its keys are snake_case).
+
+        Nothing is hidden there: Airflow 2.11's Test button fails in its JavaScript when Extra is hidden.
+        """
         from airflow_provider_milvus.get_provider_info import UI_FIELD_BEHAVIOUR
 
-        return UI_FIELD_BEHAVIOUR
+        legacy = {key.replace("-", "_"): value for key, value in UI_FIELD_BEHAVIOUR.items()}
+        return {**legacy, "hidden_fields": []}

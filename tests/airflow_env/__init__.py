@@ -1,7 +1,8 @@
-"""Real Airflow 3 services (api-server, scheduler, triggerer, dag-processor) for end-to-end tests and the demo."""
+"""Real Airflow services (3.x: api-server, scheduler, triggerer, dag-processor; 2.11: webserver, scheduler,
+triggerer) for end-to-end tests, the browser tests and the demo."""
 
 from __future__ import annotations
 
-from tests.airflow_env.harness import SERVICES, AirflowEnv, AirflowEnvError
+from tests.airflow_env.harness import AIRFLOW_VERSION, RELEASE, SERVICES, WEB_SERVICE, AirflowEnv, AirflowEnvError
 
-__all__ = ["SERVICES", "AirflowEnv", "AirflowEnvError"]
+__all__ = ["AIRFLOW_VERSION", "RELEASE", "SERVICES", "WEB_SERVICE", "AirflowEnv", "AirflowEnvError"]

@@ -1,9 +1,14 @@
-"""Run real Airflow 3 services on SQLite with the LocalExecutor in a throw-away AIRFLOW_HOME.
+"""Run real Airflow services (2.11 or 3.x, whichever this venv holds) on SQLite in a throw-away AIRFLOW_HOME.
 
-``AirflowEnv`` starts ``api-server``, ``scheduler``, ``triggerer`` and ``dag-processor`` as separate
-processes (each in its own process group, logging to ``<home>/<service>.log``), talks to the public
-REST API ``/api/v2`` with a JWT from the simple auth manager, and stops everything it started,
-verifying that no process is left.
+``AirflowEnv`` starts the release's services as separate processes (each in its own process group,
+logging to ``<home>/<service>.log``), talks to its public REST API, and stops everything it started,
+verifying that no process is left. What differs between releases is one table, ``RELEASES``:
+
+- Airflow 3: ``api-server``, ``scheduler``, ``triggerer``, ``dag-processor``; LocalExecutor;
+  REST ``/api/v2`` with a JWT from the simple auth manager; health at ``/api/v2/monitor/health``.
+- Airflow 2.11: ``webserver``, ``scheduler`` (it parses the DAGs itself), ``triggerer``; the
+  SequentialExecutor (Airflow 2 refuses any other on SQLite); REST ``/api/v1`` with basic auth as a
+  FAB user created after ``db migrate``; health at ``/health``.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from importlib.metadata import version as installed_version
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import quote
@@ -28,8 +35,94 @@ from urllib.parse import quote
 import psutil
 import requests
 
-SERVICES: tuple[str, ...] = ("api-server", "scheduler", "triggerer", "dag-processor")
+
+@dataclass(frozen=True)
+class AirflowRelease:
+    """What the harness does differently for one Airflow generation (the only place that knows)."""
+
+    generation: int
+    #: The service that serves the UI and the REST API.
+    web: str
+    #: Every service, in start order.
+    services: tuple[str, ...]
+    #: Prefix of the public REST API.
+    api_root: str
+    #: Path of the health report (metadatabase, scheduler, triggerer, dag_processor).
+    health_path: str
+    #: True: basic auth as a FAB user made by ``airflow users create``; False: a JWT from ``/auth/token``.
+    basic_auth: bool
+    #: Query parameters that make the XCom entry endpoint return the value as JSON, not as its str().
+    xcom_params: Mapping[str, str] = field(default_factory=dict)
+    #: Fields every ``POST .../dagRuns`` body carries besides ``conf``.
+    run_body: Mapping[str, Any] = field(default_factory=dict)
+    #: Settings of this generation; ``{host}``, ``{port}``, ``{base_url}``, ``{secret}``, ``{jwt_secret}`` filled in.
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+RELEASES: dict[int, AirflowRelease] = {
+    2: AirflowRelease(
+        generation=2,
+        web="webserver",
+        services=("webserver", "scheduler", "triggerer"),
+        api_root="/api/v1",
+        health_path="/health",
+        basic_auth=True,
+        xcom_params={"deserialize": "true", "stringify": "false"},
+        env={
+            "AIRFLOW__CORE__EXECUTOR": "SequentialExecutor",  # "cannot use SQLite with the LocalExecutor"
+            "AIRFLOW__WEBSERVER__WEB_SERVER_HOST": "{host}",
+            "AIRFLOW__WEBSERVER__WEB_SERVER_PORT": "{port}",
+            "AIRFLOW__WEBSERVER__BASE_URL": "{base_url}",
+            "AIRFLOW__WEBSERVER__WORKERS": "1",
+            # Threads: a browser's idle preconnected socket would hold a lone sync worker and stall every request.
+            "AIRFLOW__WEBSERVER__WORKER_CLASS": "gthread",
+            "GUNICORN_CMD_ARGS": "--threads 4",
+            "AIRFLOW__WEBSERVER__SECRET_KEY": "{secret}",
+            "AIRFLOW__WEBSERVER__WARN_DEPLOYMENT_EXPOSURE": "False",
+            # basic_auth for the harness; session for the UI's own calls (the form's Test button).
+            "AIRFLOW__API__AUTH_BACKENDS": "airflow.api.auth.backend.basic_auth,airflow.api.auth.backend.session",
+            "AIRFLOW__API__ENABLE_XCOM_DESERIALIZE_SUPPORT": "True",
+            "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "10",
+            "AIRFLOW__SCHEDULER__DAG_DIR_LIST_INTERVAL": "10",
+            "AIRFLOW__SCHEDULER__PARSING_PROCESSES": "1",
+        },
+    ),
+    3: AirflowRelease(
+        generation=3,
+        web="api-server",
+        services=("api-server", "scheduler", "triggerer", "dag-processor"),
+        api_root="/api/v2",
+        health_path="/api/v2/monitor/health",
+        basic_auth=False,
+        run_body={"logical_date": None},  # required (null: a run without a logical date)
+        env={
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": "{base_url}/execution/",
+            "AIRFLOW__API__HOST": "{host}",
+            "AIRFLOW__API__PORT": "{port}",
+            "AIRFLOW__API__WORKERS": "1",
+            "AIRFLOW__API__SECRET_KEY": "{secret}",
+            "AIRFLOW__API_AUTH__JWT_SECRET": "{jwt_secret}",
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
+            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "10",
+            "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
+            "AIRFLOW__DAG_PROCESSOR__BUNDLE_REFRESH_CHECK_INTERVAL": "2",
+        },
+    ),
+}
+
+#: The installed Airflow's version (the venv of ``sys.executable``, whose ``airflow`` the harness runs).
+AIRFLOW_VERSION = installed_version("apache-airflow")
+#: The running Airflow's entry of ``RELEASES``.
+RELEASE = RELEASES[int(AIRFLOW_VERSION.split(".")[0])]
+
+SERVICES: tuple[str, ...] = RELEASE.services
 """The services ``AirflowEnv.start`` knows, in start order."""
+WEB_SERVICE: str = RELEASE.web
+"""The service of the UI and the REST API: ``webserver`` (Airflow 2) or ``api-server`` (Airflow 3)."""
+#: The FAB user the harness creates on Airflow 2 (basic auth for the REST API, the UI's login page).
+ADMIN_USER = ("admin", "admin")
 
 TERMINAL_RUN_STATES = frozenset({"success", "failed"})
 TERMINAL_TI_STATES = frozenset({"success", "failed", "skipped", "upstream_failed", "removed"})
@@ -37,7 +130,7 @@ TERMINAL_TI_STATES = frozenset({"success", "failed", "skipped", "upstream_failed
 # Each process we start (and every descendant, which inherits the environment) carries this
 # variable, so stop() can find and verify them by PID even if one left its process group.
 _MARKER = "AIRFLOW_ENV_HARNESS_ID"
-# Health report keys of the services that heartbeat (GET /api/v2/monitor/health).
+# Health report keys of the services that heartbeat (the release's health_path).
 _HEALTH_KEYS = {"scheduler": "scheduler", "triggerer": "triggerer", "dag-processor": "dag_processor"}
 
 
@@ -78,15 +171,15 @@ class AirflowEnv:
     :param home: the AIRFLOW_HOME (created); the database, logs and service logs live there.
     :param dags_folder: the DAGs folder (default ``<home>/dags``, created).
     :param extra_env: more environment variables (``AIRFLOW__SECTION__KEY``, ``AIRFLOW_CONN_*``), applied last.
-    :param api_port: the api-server's port (a free one when None).
+    :param api_port: the port of the api-server (Airflow 3) or webserver (Airflow 2); a free one when None.
     :param database_url: the metadata database's SQLAlchemy URL (default: SQLite in ``home``), e.g. a
         ``tests.airflow_env.postgres.PostgresServer`` database.
     :param triggerers: how many ``airflow triggerer`` processes this environment knows: ``triggerer``,
         then ``triggerer-2``, ``triggerer-3``... (each started like any service; they share the trigger table).
 
-    Attributes: ``env`` (the full environment of every Airflow process), ``base_url``
-    (``http://127.0.0.1:<port>``), ``home``, ``dags_folder``, ``log_dir`` (task and trigger logs),
-    ``startup_seconds`` (per service) and ``last_stop_seconds``.
+    Attributes: ``release`` (the running Airflow's ``RELEASES`` entry), ``env`` (the full environment of
+    every Airflow process), ``base_url`` (``http://127.0.0.1:<port>``), ``home``, ``dags_folder``,
+    ``log_dir`` (task and trigger logs), ``startup_seconds`` (per service) and ``last_stop_seconds``.
     """
 
     def __init__(
@@ -119,6 +212,7 @@ class AirflowEnv:
         if not self.airflow_bin.exists():
             raise AirflowEnvError(f"{self.airflow_bin} not found: run with the venv's python (scripts/setup.sh)")
         self.harness_id = uuid.uuid4().hex
+        self.release = RELEASE
         self.env = self._make_env(extra_env or {})
         self.session = requests.Session()
         self.session.trust_env = False  # no proxy for 127.0.0.1
@@ -143,31 +237,27 @@ class AirflowEnv:
                 "PYTHONUNBUFFERED": "1",
                 "AIRFLOW_HOME": str(self.home),
                 "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
-                "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
                 "AIRFLOW__CORE__PARALLELISM": "4",
                 "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
                 "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
-                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
                 "AIRFLOW__CORE__FERNET_KEY": _fernet_key(),
-                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.base_url}/execution/",
                 "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.home / 'airflow.db'}",
                 "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(self.log_dir),
-                "AIRFLOW__API__HOST": self.api_host,
-                "AIRFLOW__API__PORT": str(self.api_port),
-                "AIRFLOW__API__WORKERS": "1",
-                "AIRFLOW__API__SECRET_KEY": secrets.token_hex(16),
-                "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
                 # Fast loops: a manual run is picked up in about a second, a deferral in about a second.
                 "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.5",
                 "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
                 "AIRFLOW__SCHEDULER__JOB_HEARTBEAT_SEC": "2",
                 "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "2",
-                "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
-                "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "10",
-                "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
-                "AIRFLOW__DAG_PROCESSOR__BUNDLE_REFRESH_CHECK_INTERVAL": "2",
             }
         )
+        values = {
+            "host": self.api_host,
+            "port": str(self.api_port),
+            "base_url": self.base_url,
+            "secret": secrets.token_hex(16),
+            "jwt_secret": secrets.token_hex(32),
+        }
+        env.update({key: value.format(**values) for key, value in self.release.env.items()})
         env.update(extra_env)
         return env
 
@@ -204,8 +294,15 @@ class AirflowEnv:
         return result
 
     def migrate(self) -> None:
-        """Create or upgrade the SQLite metadata database (``airflow db migrate``)."""
+        """Create or upgrade the SQLite metadata database (``airflow db migrate``); on Airflow 2 add the admin user."""
         self.airflow("db", "migrate", timeout=300)
+        if self.release.basic_auth:
+            username, password = ADMIN_USER
+            self.airflow(
+                *("users", "create", "--username", username, "--password", password, "--role", "Admin"),
+                *("--email", f"{username}@example.com", "--firstname", "Airflow", "--lastname", "Admin"),
+                timeout=180,
+            )
 
     def reserialize(self) -> None:
         """Parse the DAGs folder now and register its DAGs (no wait for the dag-processor's rescan)."""
@@ -264,10 +361,10 @@ class AirflowEnv:
         return proc is not None and proc.poll() is None
 
     def start(self, *services: str, timeout: float = 120) -> None:
-        """Start the services (all four when none given) and wait until they are up.
+        """Start the services (all of ``SERVICES`` when none given) and wait until they are up.
 
-        The api-server is up when ``/api/v2/monitor/health`` answers; the scheduler, triggerer and
-        dag-processor when that report calls them healthy (without an api-server: ``airflow jobs check``).
+        The web service (api-server or webserver) is up when its health report answers; the others when
+        that report calls them healthy (without the web service: ``airflow jobs check``).
         """
         wanted = list(services or SERVICES)
         for name in wanted:
@@ -292,12 +389,13 @@ class AirflowEnv:
                 start_new_session=True,
             )
         deadline = began + timeout
+        web = self.release.web
         try:
-            if "api-server" in wanted:
-                self._wait(lambda: self._api_health() is not None, deadline, "the api-server to answer", wanted)
-                self.startup_seconds["api-server"] = time.monotonic() - began
+            if web in wanted:
+                self._wait(lambda: self._api_health() is not None, deadline, f"the {web} to answer", wanted)
+                self.startup_seconds[web] = time.monotonic() - began
             for name in wanted:
-                if name == "api-server":
+                if name == web:
                     continue
                 if name.startswith("triggerer-"):  # ready once a new TriggererJob heartbeats: that one is its
                     self._wait(
@@ -308,8 +406,8 @@ class AirflowEnv:
                     )
                     self.startup_seconds[name] = time.monotonic() - began
                     continue
-                # Healthy in the api-server's report, else (no api-server) an alive job for `airflow jobs check`.
-                ready = self._healthy if self.running("api-server") else self._job_alive
+                # Healthy in the web service's report, else (none running) an alive job for `airflow jobs check`.
+                ready = self._healthy if self.running(web) else self._job_alive
                 self._wait(functools.partial(ready, name), deadline, f"{name} to report healthy", wanted)
                 self.startup_seconds[name] = time.monotonic() - began
         except BaseException:
@@ -334,9 +432,9 @@ class AirflowEnv:
             time.sleep(0.25)
 
     def _api_health(self) -> dict[str, Any] | None:
-        """The api-server's health report, or None while it does not answer."""
+        """The web service's health report, or None while it does not answer."""
         try:
-            response = self.session.get(f"{self.base_url}/api/v2/monitor/health", timeout=5)
+            response = self.session.get(f"{self.base_url}{self.release.health_path}", timeout=5)
         except requests.RequestException:
             return None
         if response.status_code != 200:
@@ -372,10 +470,10 @@ class AirflowEnv:
         return self.airflow(*args, timeout=60, check=False).returncode == 0
 
     def health(self) -> dict[str, Any]:
-        """``GET /api/v2/monitor/health`` (metadatabase, scheduler, triggerer, dag_processor)."""
+        """The health report (metadatabase, scheduler, triggerer, dag_processor) of the release's health path."""
         report = self._api_health()
         if report is None:
-            raise AirflowEnvError(f"the api-server at {self.base_url} does not answer")
+            raise AirflowEnvError(f"the {self.release.web} at {self.base_url} does not answer")
         return report
 
     def processes(self) -> list[psutil.Process]:
@@ -480,7 +578,9 @@ class AirflowEnv:
 
     # ------------------------------------------------------------------ REST API
     def token(self, refresh: bool = False) -> str:
-        """A JWT for the public API: ``GET /auth/token`` (all-admins mode), else the generated admin password."""
+        """A JWT for the public API of Airflow 3: ``GET /auth/token`` (all-admins mode), else the admin's password."""
+        if self.release.basic_auth:
+            raise AirflowEnvError(f"Airflow {AIRFLOW_VERSION} has no API tokens: the harness uses basic auth")
         if self._token and not refresh:
             return self._token
         response = self.session.get(f"{self.base_url}/auth/token", timeout=30)
@@ -496,16 +596,18 @@ class AirflowEnv:
         return self._token
 
     def url(self, path: str) -> str:
-        """Absolute URL of an API path: ``/api/v2/dags``, ``/auth/token``, or ``dags`` (under ``/api/v2/``)."""
+        """Absolute URL of a path: ``/api/v2/dags``, ``/auth/token``, or ``dags`` (under the release's API root)."""
         if path.startswith(("http://", "https://")):
             return path
         if not path.startswith("/"):
-            path = "/api/v2/" + path
+            path = f"{self.release.api_root}/{path}"
         return self.base_url + path
 
     def api(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        """Call the REST API with a bearer token (renewed once on 401); never raises on an HTTP status."""
+        """Call the REST API (3: a bearer token, renewed once on 401; 2: basic auth); never raises on a status."""
         kwargs.setdefault("timeout", 30)
+        if self.release.basic_auth:
+            return self.session.request(method, self.url(path), auth=ADMIN_USER, **kwargs)
         headers = dict(kwargs.pop("headers", None) or {})
         for attempt in range(2):
             headers["Authorization"] = f"Bearer {self.token(refresh=attempt > 0)}"
@@ -554,9 +656,8 @@ class AirflowEnv:
         """Wait for the DAG to be registered, unpause it, start a manual run with ``conf``; return the run id."""
         self.wait_for_dag(dag_id, timeout)
         self.unpause(dag_id)
-        run = self.api_json(
-            "POST", f"dags/{quote(dag_id, safe='')}/dagRuns", json={"logical_date": None, "conf": conf or {}}
-        )
+        body = {**self.release.run_body, "conf": conf or {}}
+        run = self.api_json("POST", f"dags/{quote(dag_id, safe='')}/dagRuns", json=body)
         return str(run["dag_run_id"])
 
     def dag_run(self, dag_id: str, run_id: str) -> dict[str, Any]:
@@ -650,7 +751,7 @@ class AirflowEnv:
     def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value", *, map_index: int = -1) -> Any:
         """An XCom value read back through ``GET .../taskInstances/<task>/xcomEntries/<key>``."""
         path = f"{self._run_path(dag_id, run_id)}/taskInstances/{quote(task_id, safe='')}/xcomEntries/{quote(key)}"
-        value = self.api_json("GET", path, params={"map_index": map_index})["value"]
+        value = self.api_json("GET", path, params={"map_index": map_index, **self.release.xcom_params})["value"]
         if isinstance(value, str):  # stored serialised: JSON text
             with contextlib.suppress(ValueError):
                 return json.loads(value)
@@ -660,6 +761,8 @@ class AirflowEnv:
         """A task attempt's log as ``time level event`` lines, through the REST API (the trigger's part included)."""
         path = f"{self._run_path(dag_id, run_id)}/taskInstances/{quote(task_id, safe='')}/logs/{try_number}"
         body = self.api_json("GET", path, params={"full_content": "true"}, headers={"Accept": "application/json"})
+        if isinstance(body.get("content"), str):  # Airflow 2: one text
+            return str(body["content"])
         lines = []
         for item in body.get("content", []):
             if isinstance(item, dict):

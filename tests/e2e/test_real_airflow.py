@@ -1,8 +1,10 @@
-"""End to end: real Milvus 2.3.5, real Airflow 3 services, the repo's example DAG, a real bulk import.
+"""End to end: real Milvus 2.3.5, real Airflow services, the repo's example DAG, a real bulk import.
 
+Runs on whatever Airflow the venv holds (2.11: webserver, scheduler, triggerer, REST /api/v1; 3.x:
+api-server, scheduler, triggerer, dag-processor, REST /api/v2; see tests/airflow_env/harness.py).
 The sensor ``wait_for_import`` must really defer (state ``deferred``), its trigger must run in the
 triggerer (its ``attempt=N.log.trigger.<id>.log`` names the job), and the final BulkInsertState read
-back through the REST API's XCom endpoint must say Completed with every row.
+back through that release's REST XCom endpoint must say Completed with every row.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 import pytest
 from pymilvus import connections
 
+from tests.airflow_env import AIRFLOW_VERSION
 from tests.airflow_env.fixtures import AirflowEnvFactory
 from tests.milvus_server.data import create_import_collection, drop_collection, write_numpy_files
 from tests.milvus_server.server import MilvusServer
@@ -105,7 +108,8 @@ def test_example_dag_defers_in_triggerer_and_reports_completed(
         connections.disconnect(alias)
 
     timings["total"] = time.monotonic() - began
-    print(f"\nrun {run_id}: job {job_id}, {ROWS} rows; trigger logs: {[p.name for p in trigger_logs]}")
+    print(f"\nAirflow {AIRFLOW_VERSION} ({', '.join(env.release.services)})")
+    print(f"run {run_id}: job {job_id}, {ROWS} rows; trigger logs: {[p.name for p in trigger_logs]}")
     for ti in tis:
         print(f"  task {ti['task_id']:<16} {ti['start_date']} -> {ti['end_date']} ({ti['duration']} s)")
     print(f"  import created {final['create_time_str']}, completed {final['complete_time']}")

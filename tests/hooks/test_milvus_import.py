@@ -10,6 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import airflow
+import jsonschema
 import pytest
 
 from airflow_provider_milvus.exceptions import MilvusImportConfigError
@@ -206,3 +208,27 @@ def test_a_server_ca_that_is_no_certificate_is_named_not_blamed_on_the_network(
     message = str(caught.value)
     assert "'server_ca'" in message and path in message and "milvus_ca" in message
     assert "unreachable" not in message and "refused" not in message
+
+
+def test_legacy_field_behaviour_passes_the_installed_airflows_schema() -> None:
+    """Airflow before 3.2 drops a behaviour its schema rejects (it requires snake_case ``hidden_fields``)."""
+    schema_path = Path(airflow.__file__).parent / "customized_form_field_behaviours.schema.json"
+    behaviour = MilvusImportHook.get_ui_field_behaviour()
+    jsonschema.validate(behaviour, json.loads(schema_path.read_text()))
+    assert behaviour["hidden_fields"] == []  # a hidden Extra breaks the Test button of Airflow 2.11's form
+
+
+def test_legacy_form_widgets_follow_conn_fields() -> None:
+    """With wtforms (Airflow 2.11, or 3.0/3.1 with FAB) every conn-field has a widget of the right kind."""
+    try:
+        import wtforms
+    except ImportError:  # Airflow 3.2+ without FAB: the form comes from conn-fields alone
+        assert MilvusImportHook.get_connection_form_widgets() == {}
+        return
+    widgets = MilvusImportHook.get_connection_form_widgets()
+    assert list(widgets) == list(CONN_FIELDS)
+    kinds = {key: field.field_class for key, field in widgets.items()}
+    assert {k for k, v in kinds.items() if v is wtforms.PasswordField} == {"token", "cloud_api_key"}
+    assert {k for k, v in kinds.items() if v is wtforms.BooleanField} == {"secure"}
+    protocol = widgets["protocol"].kwargs["validators"]
+    assert any(getattr(v, "values", None) == ["auto", "grpc", "rest", "cloud"] for v in protocol), protocol

@@ -1,21 +1,14 @@
-"""Fixtures of the browser tests: the real Milvus, an api-server, and headless Chromium driven by Playwright."""
+"""Fixtures of the browser tests: the release's web service and headless Chromium (Playwright)."""
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import socket
-import time
 from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import BrowserContext, Page, Playwright, ViewportSize, sync_playwright
 
-from tests.airflow_env import AirflowEnv
-from tests.milvus_server import fixtures as milvus_fixtures
-from tests.milvus_server.fixtures import *  # noqa: F403
-from tests.milvus_server.server import GRPC_PORT, HEALTH_PORT, HOST, LOCK_PATH, MilvusServer
+from tests.airflow_env import WEB_SERVICE, AirflowEnv
 
 #: Debian's chromium (apt); Playwright drives it, it never downloads a browser.
 CHROMIUM = Path("/usr/bin/chromium")
@@ -30,57 +23,14 @@ CHROMIUM_ARGS = [
 ]
 #: Tall enough for the whole Milvus form with its "Extra Fields" section open, in one screenshot.
 VIEWPORT: ViewportSize = {"width": 1280, "height": 1800}
-#: How long to wait for another session's Milvus to free the ports (one server per machine).
-MILVUS_PORTS_WAIT_SECONDS = 600.0
-
-
-def _listening(port: int) -> bool:
-    """True if something accepts TCP connections on 127.0.0.1:port."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(1.0)
-        return sock.connect_ex((HOST, port)) == 0
-
-
-def _milvus_busy() -> bool:
-    """True while another MilvusServer holds the machine-wide lock or anything listens on the Milvus ports."""
-    if any(_listening(port) for port in (GRPC_PORT, HEALTH_PORT)):
-        return True
-    if not LOCK_PATH.exists():
-        return False
-    with open(LOCK_PATH, "a", encoding="utf-8") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        with contextlib.suppress(OSError):
-            fcntl.flock(handle, fcntl.LOCK_UN)
-    return False
-
-
-@pytest.fixture(scope="session")
-def ui_milvus(request: pytest.FixtureRequest) -> MilvusServer:
-    """The session's real Milvus; if another test session's server holds the ports, wait for it to stop first."""
-    if milvus_fixtures._Shared.server is None:
-        deadline = time.monotonic() + MILVUS_PORTS_WAIT_SECONDS
-        while _milvus_busy():
-            if time.monotonic() > deadline:
-                pytest.fail(
-                    f"Milvus ports {GRPC_PORT}/{HEALTH_PORT} (lock {LOCK_PATH}) stayed busy for "
-                    f"{MILVUS_PORTS_WAIT_SECONDS:.0f} s: another Milvus runs on this machine (only one can); "
-                    "see `pgrep -af milvus`.",
-                    pytrace=False,
-                )
-            time.sleep(2)
-    server: MilvusServer = request.getfixturevalue("milvus_server")
-    return server
 
 
 @pytest.fixture(scope="module")
 def airflow_ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowEnv]:
-    """A fresh AIRFLOW_HOME with only the api-server running (Test button enabled, everyone admin)."""
+    """A fresh AIRFLOW_HOME with only the api-server (3.x) or webserver (2.11) running, Test button enabled."""
     env = AirflowEnv(tmp_path_factory.mktemp("airflow-ui"))
     env.migrate()
-    env.start("api-server")
+    env.start(WEB_SERVICE)
     try:
         yield env
     finally:
