@@ -34,6 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import PYTHON, REPO, EmulatorProcess, airflow_env, code_version, table
 
+from tests.airflow_env import trigger_process
+
 CONN_ID = "bench_milvus"
 TRIGGER = "airflow_provider_milvus.triggers.milvus_import.MilvusImportTrigger"
 EAGER = ["airflow_provider_milvus.hooks.milvus_import", "airflow_provider_milvus.coalesce"]
@@ -55,7 +57,7 @@ def run_once(emulator: EmulatorProcess, variant: str, home: str) -> dict[str, An
     env = airflow_env(CONN_ID, emulator.base_url, home)
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
     out = subprocess.run(
-        [PYTHON, "-m", "tests.airflow_env.trigger_process", json.dumps(config)],
+        trigger_process.command(config, PYTHON),
         cwd=REPO,
         env=env,
         capture_output=True,

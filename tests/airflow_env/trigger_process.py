@@ -28,6 +28,21 @@ import sys
 import time
 from typing import Any
 
+_REPO = __file__.rsplit("/tests/", 1)[0]
+
+
+def command(config: dict[str, Any], python: str = sys.executable) -> list[str]:
+    """The command that runs this module with ``config``: the checkout goes AFTER site-packages on sys.path.
+
+    So a matrix leg (``PYTHONSAFEPATH=1``) still imports the provider from its installed wheel, and the
+    process finds ``tests`` all the same.
+    """
+    bootstrap = (
+        f"import runpy, sys; sys.path.append({_REPO!r}); "
+        "runpy.run_module('tests.airflow_env.trigger_process', run_name='__main__', alter_sys=True)"
+    )
+    return [python, "-c", bootstrap, json.dumps(config)]
+
 
 async def run(config: dict[str, Any]) -> dict[str, Any]:
     """Probe the loop, import and run the triggers; return what was measured."""

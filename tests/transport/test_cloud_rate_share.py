@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from tests.airflow_env import trigger_process
 from tests.emulator.server import DEFAULT_API_KEY, DEFAULT_CLUSTER_ID, ImportEmulator
 
 REPO = Path(__file__).resolve().parents[2]
@@ -67,7 +67,7 @@ def run_processes(emulator: ImportEmulator, share: str | None, tmp_path: Path) -
         env["AIRFLOW__MILVUS__CLOUD_REQUESTS_PER_SECOND"] = share
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "tests.airflow_env.trigger_process", json.dumps(cfg)],
+            trigger_process.command(cfg),
             cwd=REPO,
             env=env,
             stdout=subprocess.PIPE,
