@@ -61,8 +61,8 @@ CORE_TESTS = (
     "tests/example_dags",
 )
 # Real Airflow services (scheduler, triggerer, API/web server) and the connection form in a browser:
-# the 3.3.2 leg runs them within its whole suite; add `*SERVICE_TESTS` to another leg's tests once
-# tests/airflow_env supports that release's services.
+# one leg per UI generation runs them: 2.11 (Flask AppBuilder form), 3.0 (React form from the widgets; 3.1
+# too, it has the Test button 3.0 lacks) and 3.3 (declarative conn-fields, within its whole suite).
 SERVICE_TESTS = ("tests/e2e/test_real_airflow.py", "tests/ui")
 
 
@@ -76,6 +76,7 @@ class Leg:
     tests: tuple[str, ...]
     note: str = ""
     extras: tuple[str, ...] = ()
+    airflow_extra: str = ""
 
     @property
     def constraints_path(self) -> Path:
@@ -85,9 +86,10 @@ class Leg:
 # Add a release here (and its constraints file) to add a leg; extend `tests` to run more in a leg.
 LEGS: tuple[Leg, ...] = (
     Leg("floors", "2.11.0", "airflow-2.11.0-floors.txt", CORE_TESTS, "oldest Airflow, every declared floor"),
-    Leg("2.11.2", "2.11.2", "airflow-2.11.2.txt", CORE_TESTS),
-    Leg("3.0.6", "3.0.6", "airflow-3.0.6.txt", CORE_TESTS),
-    Leg("3.1.8", "3.1.8", "airflow-3.1.8.txt", CORE_TESTS),
+    Leg("2.11.2", "2.11.2", "airflow-2.11.2.txt", (*CORE_TESTS, *SERVICE_TESTS), "services, browser"),
+    # 3.0 and 3.1 show a provider's custom connection fields only with wtforms and FAB: the fab extra.
+    Leg("3.0.6", "3.0.6", "airflow-3.0.6.txt", (*CORE_TESTS, *SERVICE_TESTS), "services, browser", airflow_extra="fab"),
+    Leg("3.1.8", "3.1.8", "airflow-3.1.8.txt", (*CORE_TESTS, "tests/ui"), "browser", airflow_extra="fab"),
     Leg("3.2.2", "3.2.2", "airflow-3.2.2.txt", CORE_TESTS),
     # The newest release runs the whole suite from the wheel (the .venv runs only ruff, mypy, build).
     Leg("3.3.2", "3.3.2", "airflow-3.3.2.txt", ("tests",), "whole suite", ("leg-full",)),
@@ -114,7 +116,8 @@ def requirements(leg: Leg) -> list[str]:
     runtime = [line for line in project["dependencies"] if not line.startswith("apache-airflow>")]
     extras = project["optional-dependencies"]
     tests = [line for name in ("leg", *leg.extras) for line in extras[name]]
-    return [f"apache-airflow=={leg.airflow}", *runtime, *tests]
+    airflow = f"apache-airflow[{leg.airflow_extra}]" if leg.airflow_extra else "apache-airflow"
+    return [f"{airflow}=={leg.airflow}", *runtime, *tests]
 
 
 def base_python() -> str:

@@ -97,6 +97,15 @@ def retried(call: Callable[[], T], attempts: int = 5) -> T:
     raise AssertionError("unreachable")
 
 
+def wait_for_trigger_running(env: AirflowEnv, dag_id: str, run_id: str, timeout: float = 120) -> None:
+    """Until the triggerer has started the task's trigger: its trigger log file has a line."""
+    deadline = time.monotonic() + timeout
+    while not any(path.stat().st_size for path in env.trigger_log_files(dag_id, run_id, TASK)):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{dag_id}: the triggerer did not start the trigger within {timeout} s")
+        time.sleep(0.5)
+
+
 def wait_for_consumer_run(env: AirflowEnv, timeout: float = 120) -> dict[str, Any]:
     """The consumer's first run: it must appear by itself (asset-triggered) and end."""
     deadline = time.monotonic() + timeout
@@ -146,12 +155,16 @@ def test_retries_never_import_twice_and_assets_trigger(
         retried(lambda: env.unpause(CONSUMER))
         producer_run = retried(lambda: env.trigger_dag(PRODUCER, {"files": [asset_file]}))
 
-        # (e): clear the task while its first try is deferred.
+        # (e): clear the task while its first try is deferred AND its trigger runs in the triggerer (a
+        # trigger not yet picked up is only deleted: no on_kill).
         env.wait_for_deferred(CASES["e"], runs["e"], TASK, timeout=120)
-        env.api_json(
-            "POST",
-            f"dags/{CASES['e']}/clearTaskInstances",
-            json={"dry_run": False, "dag_run_id": runs["e"], "task_ids": [TASK], "only_failed": False},
+        wait_for_trigger_running(env, CASES["e"], runs["e"])
+        retried(
+            lambda: env.api_json(
+                "POST",
+                f"dags/{CASES['e']}/clearTaskInstances",
+                json={"dry_run": False, "dag_run_id": runs["e"], "task_ids": [TASK], "only_failed": False},
+            )
         )
 
         results: dict[str, dict[str, Any]] = {}

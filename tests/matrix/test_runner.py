@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import sys
 from pathlib import Path
@@ -26,7 +27,8 @@ def matrix() -> ModuleType:
 def test_every_leg_pins_its_airflow_and_has_its_constraints_file(matrix: ModuleType) -> None:
     for leg in matrix.LEGS:
         assert leg.constraints_path.exists(), leg
-        assert f"apache-airflow=={leg.airflow}" in matrix.requirements(leg)
+        extra = f"[{leg.airflow_extra}]" if leg.airflow_extra else ""
+        assert f"apache-airflow{extra}=={leg.airflow}" in matrix.requirements(leg)
     assert {leg.airflow for leg in matrix.LEGS} == {"2.11.0", "2.11.2", "3.0.6", "3.1.8", "3.2.2", "3.3.2"}
 
 
@@ -35,7 +37,7 @@ def test_venv_key_changes_with_the_constraints_file(matrix: ModuleType, tmp_path
     copy = tmp_path / "constraints"
     copy.mkdir()
     (copy / leg.constraints).write_bytes(leg.constraints_path.read_bytes())
-    moved = matrix.Leg(leg.name, leg.airflow, leg.constraints, leg.tests)
+    moved = dataclasses.replace(leg)
     python = sys.executable
     original = matrix.venv_key(leg, python)
     matrix.CONSTRAINTS = copy
