@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from airflow.sdk import DAG, Asset, task
+from airflow.providers.common.compat.sdk import DAG, Asset, task
 
 COLLECTION = os.environ.get("MILVUS_EXAMPLE_COLLECTION", "products")
 COLLECTION_ASSET = Asset(f"milvus://127.0.0.1:19530/default/{COLLECTION}")

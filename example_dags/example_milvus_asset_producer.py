@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 
-from airflow.sdk import DAG, Param
+from airflow.providers.common.compat.sdk import DAG, Param
 
 from airflow_provider_milvus.operators.milvus_import import MilvusImportOperator
 

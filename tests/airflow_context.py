@@ -65,6 +65,8 @@ def make_context(
     if outlet_events is not None:
         context["outlet_events"] = outlet_events
     return context
+
+
 async def fire(trigger: Any, timeout: float = 60.0) -> dict[str, Any]:
     """The one event payload of a trigger (it must fire exactly one)."""
 

@@ -28,3 +28,12 @@ def xcom_values(run_id: str) -> dict[tuple[str, str], Any]:
     with create_session() as session:
         rows = session.query(model).filter(model.run_id == run_id).all()
         return {(row.task_id, row.key): row.value for row in rows}
+
+
+def serialized_round_trip(dag: Any) -> Any:
+    """``dag`` serialized and read back as the scheduler does (DagSerialization, or SerializedDAG before it)."""
+    try:
+        from airflow.serialization.serialized_objects import DagSerialization as serializer
+    except ImportError:
+        from airflow.serialization.serialized_objects import SerializedDAG as serializer
+    return serializer.from_dict(serializer.to_dict(dag))

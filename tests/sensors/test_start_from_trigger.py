@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from airflow.sdk import DAG
-from airflow.serialization.serialized_objects import DagSerialization
+from airflow.providers.common.compat.sdk import DAG
 
 from airflow_provider_milvus.sensors.milvus_import import MilvusImportSensor
 from airflow_provider_milvus.triggers.milvus_import import MilvusImportTrigger
+from airflow_provider_milvus.version_compat import AIRFLOW_V_3_3_PLUS
+from tests.airflow_versions import serialized_round_trip
 
 
 def test_start_trigger_args_rebuild_the_same_trigger_as_a_deferral() -> None:
@@ -29,6 +30,11 @@ def test_start_trigger_args_rebuild_the_same_trigger_as_a_deferral() -> None:
 
 
 def test_templated_job_id_is_kept_for_the_triggerer_to_render() -> None:
+    """From 3.3 the triggerer renders templates; before, a templated job id is refused when the DAG is parsed."""
+    if not AIRFLOW_V_3_3_PLUS:
+        with pytest.raises(ValueError, match="job_id known when the DAG is parsed"):
+            MilvusImportSensor(task_id="wait", job_id="{{ params.job_id }}", start_from_trigger=True)
+        return
     sensor = MilvusImportSensor(task_id="wait", job_id="{{ params.job_id }}", start_from_trigger=True)
     assert sensor.start_trigger_args is not None
     assert (sensor.start_trigger_args.trigger_kwargs or {})["job_id"] == "{{ params.job_id }}"
@@ -41,7 +47,7 @@ def test_templated_job_id_is_kept_for_the_triggerer_to_render() -> None:
 def test_the_setting_survives_dag_serialization() -> None:
     with DAG("sft", schedule=None) as dag:
         MilvusImportSensor(task_id="wait", job_id="449", start_from_trigger=True)
-    task = DagSerialization.from_dict(DagSerialization.to_dict(dag)).get_task("wait")
+    task = serialized_round_trip(dag).get_task("wait")
     assert task.start_from_trigger is True
     assert task.start_trigger_args is not None and task.start_trigger_args.next_method == "execute_complete"
 

@@ -16,9 +16,10 @@ HEAVY = ("grpc", "google.protobuf", "requests", "airflow_provider_milvus.client"
 
 def test_importing_the_trigger_module_leaves_the_clients_unloaded() -> None:
     code = (
-        "import json, sys; import airflow.jobs.triggerer_job_runner; before = set(sys.modules);"
-        "from airflow._shared.module_loading import import_string;"
-        f"import_string({trigger_module.MilvusImportTrigger.__module__ + '.MilvusImportTrigger'!r});"
+        "import json, sys; import airflow.jobs.triggerer_job_runner; before = set(sys.modules)\n"
+        "try:\n from airflow._shared.module_loading import import_string\n"  # the triggerer's own (3.2+)
+        "except ImportError:\n from airflow.utils.module_loading import import_string\n"
+        f"import_string({trigger_module.MilvusImportTrigger.__module__ + '.MilvusImportTrigger'!r})\n"
         "print(json.dumps(sorted(set(sys.modules) - before)))"
     )
     out = subprocess.run(
