@@ -8,6 +8,7 @@ the job id and row count of the import that triggered the run from the asset eve
 from __future__ import annotations
 
 import os
+from datetime import datetime, timezone
 from typing import Any
 
 from airflow.providers.common.compat.sdk import DAG, Asset, task
@@ -18,15 +19,19 @@ COLLECTION_ASSET = Asset(f"milvus://127.0.0.1:19530/default/{COLLECTION}")
 with DAG(
     dag_id="example_milvus_asset_consumer",
     schedule=[COLLECTION_ASSET],
+    start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),  # Airflow 2 needs one for a data-aware schedule
     catchup=False,
     tags=["milvus", "example", "assets"],
     doc_md=__doc__,
 ) as dag:
 
     @task
-    def read_import(triggering_asset_events: Any = None) -> dict[str, Any]:
+    def read_import(**context: Any) -> dict[str, Any]:
         """The import that triggered this run, from the asset event's extra."""
-        (event, *_) = triggering_asset_events[COLLECTION_ASSET]
+        if "triggering_asset_events" in context:
+            (event, *_) = context["triggering_asset_events"][COLLECTION_ASSET]
+        else:  # Airflow 2: datasets, keyed by URI
+            (event, *_) = context["triggering_dataset_events"][COLLECTION_ASSET.uri]
         extra = event.extra
         print(f"new data in {extra['collection_name']}: job {extra['job_id']}, {extra['row_count']} rows")
         return {"job_id": extra["job_id"], "row_count": extra["row_count"], "files": extra["files"]}
