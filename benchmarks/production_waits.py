@@ -21,7 +21,7 @@ pure waiting, then they end one after another over 30 s. Measured per mode:
 - requests to the server per wait per poll interval while waiting, and in all.
 
 Run: ``.venv/bin/python benchmarks/production_waits.py [--waits 30] [--poke 15] [--window 60]``
-(needs ``pip install 'pymilvus[bulk_writer]<2.7'`` for the reschedule DAG). Prints a table and ratios.
+(needs the ``bench`` extra for the reschedule DAG: ``BENCH=1 bash scripts/setup.sh``). Prints a table and ratios.
 """
 
 from __future__ import annotations

@@ -9,10 +9,13 @@ PYTHON=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
 fi
-stamp=.venv/.installed-$(sha1sum pyproject.toml | cut -c1-12)
+# BENCH=1 also installs the benchmarks' extra (pymilvus's bulk_writer for the reschedule baseline).
+extras=test
+[ "${BENCH:-0}" = 1 ] && extras=test,bench
+stamp=.venv/.installed-$(sha1sum pyproject.toml | cut -c1-12)-${extras/,/-}
 if [ ! -f "$stamp" ]; then
     .venv/bin/python -m pip install --quiet --upgrade pip
-    .venv/bin/python -m pip install --quiet -e '.[test]'
+    .venv/bin/python -m pip install --quiet -e ".[$extras]"
     rm -f .venv/.installed-*
     touch "$stamp"
 fi
