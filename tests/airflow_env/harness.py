@@ -344,6 +344,17 @@ class AirflowEnv:
         except OSError as error:
             return f"<cannot read {self.service_log(service)}: {error}>"
 
+    def until(self, ready: Callable[[], Any], timeout: float, what: str, interval: float = 1.0) -> Any:
+        """Poll ``ready()`` every ``interval`` s until truthy, return it; after ``timeout`` fail with the logs."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = ready()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out after {timeout} s waiting for {what}\n{self.logs_tail()}")
+            time.sleep(interval)
+
     def logs_tail(self, lines: int = 25) -> str:
         """The tails of all started services' logs, for failure messages."""
         return "\n".join(

@@ -86,18 +86,6 @@ def _waits(env: AirflowEnv, run_id: str) -> list[dict[str, Any]]:
     return [ti for ti in body["task_instances"] if ti["task_id"] == "wait" and ti["map_index"] >= 0]
 
 
-def _until(ready: Callable[[], Any], timeout: float, what: str, env: AirflowEnv) -> Any:
-    """Poll ``ready()`` every second until truthy; fail with the services' logs after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = ready()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}\n{env.logs_tail()}")
-        time.sleep(1.0)
-
-
 def _by_triggerer(tis: list[dict[str, Any]]) -> collections.Counter[int]:
     """How many deferred waits each triggerer job runs."""
     return collections.Counter(
@@ -171,18 +159,16 @@ def test_hundreds_of_waits_survive_a_triggerer_kill_and_a_postgres_restart(
     mark = time.monotonic()
     run_id = env.trigger_dag(DAG_ID, {"job_ids": job_ids}, timeout=120)
     start_run_id = env.trigger_dag(START_DAG_ID, {"job_ids": start_job_ids}, timeout=120)
-    tis = _until(
+    tis = env.until(
         lambda: (t := _waits(env, run_id)) and len(t) == WAITS and all(ti["state"] == "deferred" for ti in t) and t,
         480,
         f"{WAITS} deferred waits",
-        env,
     )
     assert {ti["map_index"] for ti in tis} == set(range(WAITS))
-    spread = _until(
+    spread = env.until(
         lambda: (c := _by_triggerer(_waits(env, run_id))) and sum(c.values()) == WAITS and c,
         60,
         "every trigger assigned",
-        env,
     )
     timings[f"{WAITS} waits deferred"] = time.monotonic() - mark
 
@@ -226,7 +212,7 @@ def test_hundreds_of_waits_survive_a_triggerer_kill_and_a_postgres_restart(
             for i in orphans
         )
 
-    _until(taken_over, 120, f"{survivor} to take over the waits of {victim}", env)
+    env.until(taken_over, 120, f"{survivor} to take over the waits of {victim}")
     takeover_seconds = time.monotonic() - killed_at
     after_takeover = {ti["map_index"]: ti for ti in _waits(env, run_id)}
     moved_in_flight = sum(1 for i in orphans if after_takeover[i]["state"] == "deferred")

@@ -14,7 +14,6 @@ import os
 import time
 import uuid
 from pathlib import Path
-from typing import Any
 
 import psutil
 import pytest
@@ -88,10 +87,11 @@ def test_sensor_survives_triggerer_sigkill_and_restart(
 
         # The first triggerer really runs the trigger: it is assigned and has logged a state it read.
         old_triggerer = _wait_assigned(env, run_id, exclude=None, timeout=60)
-        _wait_for(
+        env.until(
             lambda: f"job {job_id}:" in _trigger_text(env, run_id, old_triggerer),
             60,
             f"triggerer {old_triggerer} to log a state of job {job_id}",
+            interval=0.3,
         )
         assert milvus_state(alias, job_id) in ("Pending", "Started"), "the import must still be in flight"
         timings["trigger -> deferred in triggerer 1"] = time.monotonic() - mark
@@ -183,18 +183,6 @@ def _trigger_text(env: AirflowEnv, run_id: str, triggerer_id: int) -> str:
     """The events one triggerer logged for the sensor, one a line."""
     paths = _trigger_logs(env, run_id, triggerer_id)
     return "\n".join(str(e.get("event", "")) for p in paths for e in env.read_log_events(p))
-
-
-def _wait_for(ready: Any, timeout: float, what: str) -> Any:
-    """Poll ``ready()`` until truthy; raise after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = ready()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.3)
 
 
 def _wait_assigned(
