@@ -11,6 +11,9 @@ from tests.emulator.profiles import PROFILES, REST_PROFILES, profile
 from tests.emulator.server import ImportEmulator
 from tests.emulator.test_emulator import post
 
+LATE = ("2.6-late", "3.0", "2.6.24", "3.0.2")
+TWO_PHASE = ("3.0", "3.0.2")
+
 
 def started(make_emulator: Callable[..., ImportEmulator], name: str, **knobs: object) -> ImportEmulator:
     return make_emulator(profile=name, speed=0, **knobs)
@@ -30,15 +33,15 @@ def test_routes_file_names_create_time_and_codes(make_emulator: Callable[..., Im
         assert re.fullmatch(r'id:\d+ paths:"a/1\.npy" paths:"a/2\.npy" ', file_name), file_name
     else:
         assert file_name == "[a/1.npy a/2.npy]"
-    assert ("createTime" in progress) is (name in ("2.6-late", "3.0"))
+    assert ("createTime" in progress) is (name in LATE)
     gone = post(emulator, "get_progress", {"jobId": "1"}).json()
-    assert gone["code"] == (2101 if name in ("2.6-late", "3.0") else 2100)
+    assert gone["code"] == (2101 if name in LATE else 2100)
     assert "import job does not exist, jobID=1" in gone["message"]
     bad = post(emulator, "get_progress", {"jobId": "abc"}).json()
-    assert bad["code"] == (1100 if name in ("2.6-late", "3.0") else 2100)
+    assert bad["code"] == (1100 if name in LATE else 2100)
     two_phase = post(emulator, "commit", {"jobId": job_id})
-    assert two_phase.status_code == (200 if name == "3.0" else 404)
-    assert post(emulator, "abort", {"jobId": job_id}).status_code == (200 if name == "3.0" else 404)
+    assert two_phase.status_code == (200 if name in TWO_PHASE else 404)
+    assert post(emulator, "abort", {"jobId": job_id}).status_code == (200 if name in TWO_PHASE else 404)
 
 
 @pytest.mark.parametrize("name", REST_PROFILES)

@@ -52,11 +52,13 @@ class FakeServer:
     def __init__(self, monkeypatch: pytest.MonkeyPatch, *jobs: BulkInsertState) -> None:
         self.jobs = {j.task_id: j for j in jobs}
         self.started: list[str] = []
+        self.keys: list[str] = []
         server = self
 
-        def start_import(hook: MilvusImportHook, collection: str, files: Any, *args: Any) -> str:
+        def start_import(hook: MilvusImportHook, collection: str, files: Any, *args: Any, **kwargs: Any) -> str:
             job_id = str(100 + len(server.started))
             server.started.append(job_id)
+            server.keys.append(kwargs["idempotency_key"])
             server.jobs[job_id] = job(job_id, 0, files=files, created=T0 + 50)
             return job_id
 
@@ -74,6 +76,9 @@ class FakeServer:
         monkeypatch.setattr(MilvusImportHook, "get_import_state", get_import_state)
         monkeypatch.setattr(MilvusImportHook, "list_import_states", list_import_states)
         monkeypatch.setattr(MilvusImportHook, "protocol", property(lambda self: "grpc"))
+        # A server before 2.6.24: the key is sent but ignored, so a retry searches (tests/operators/
+        # test_milvus_import_keys.py runs the emulator's servers that honour it).
+        monkeypatch.setattr(MilvusImportHook, "honours_idempotency_keys", lambda self: False)
 
 
 def operator(**kwargs: Any) -> MilvusImportOperator:
