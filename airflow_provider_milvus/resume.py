@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from airflow_provider_milvus.exceptions import MilvusImportError
 from airflow_provider_milvus.protocol.idempotency import ImportIdentity
 from airflow_provider_milvus.state import BulkInsertState
 
@@ -99,20 +100,30 @@ def find_earlier_job(
 ) -> BulkInsertState | None:
     """The newest job of this import created since ``since`` (seconds), or None.
 
-    Jobs listed without their files (some list APIs omit them) are read one by one, newest first.
-    A job whose creation time is unknown is never taken: a daily import of the same path would match.
+    Jobs listed without their files or creation time (REST ``list`` gives neither) are read one by one,
+    newest id first, at most ``MAX_DETAIL_READS`` of them. A job whose creation time is still unknown
+    after that (REST before 2.6.6) is never taken: a daily import of the same path would match.
     """
-    recent = sorted(
-        (s for s in listed if s.collection_name in ("", collection_name) and s.create_timestamp >= since - CLOCK_SLACK),
-        key=_order,
-        reverse=True,
-    )
+    earliest = since - CLOCK_SLACK
+
+    def candidate(state: BulkInsertState) -> bool:
+        if state.collection_name not in ("", collection_name):
+            return False
+        if state.create_timestamp:
+            return state.create_timestamp >= earliest
+        return state.task_id not in ("", "0")  # legacy gRPC lists every job as id 0: nothing to read
+
     reads = 0
-    for state in recent:
-        if not state.files and reads < MAX_DETAIL_READS:
+    for state in sorted(filter(candidate, listed), key=_order, reverse=True):
+        if not (state.files and state.create_timestamp):
+            if reads >= MAX_DETAIL_READS:
+                continue
             reads += 1
-            state = read(state.task_id)
-        if same_import(state, collection_name, partition_name, files):
+            try:
+                state = read(state.task_id)
+            except MilvusImportError:
+                continue  # gone meanwhile (retention), or unreadable: not a job to reattach to
+        if state.create_timestamp >= earliest and same_import(state, collection_name, partition_name, files):
             return state
     return None
 

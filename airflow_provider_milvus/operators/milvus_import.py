@@ -180,8 +180,8 @@ class MilvusImportOperator(ResumableJobMixin, BaseOperator):
             if earlier is not None and not earlier.failed:
                 job_id, self.final_state = earlier.task_id, earlier
                 self.log.info("Reattaching to import job %s an earlier try started (%s)", job_id, earlier.state_name)
-            else:
-                job_id = self._create(identity.key(place), extras)
+            else:  # the key too: a server that hides its version may still honour it
+                job_id = self._create_again(identity, place, extras)
         self._accepted(context, job_id)
         return job_id
 
@@ -199,10 +199,11 @@ class MilvusImportOperator(ResumableJobMixin, BaseOperator):
         )
 
     def _create_again(self, identity: ImportIdentity, place: int, extras: dict[str, Any]) -> str:
-        """On a server that honours keys: the earlier try's job, by sending its key again; anew after a failure.
+        """The earlier try's job, by sending its key again (a server honouring keys answers it); anew after a failure.
 
         Key n belongs to the import started after n - 1 imports of this generation failed; try ``place``
-        can have seen at most ``place`` of them, so the walk ends there.
+        can have seen at most ``place`` of them, so the walk ends there. A server that ignores keys starts
+        a job at the first ``create``, which has not failed yet: one import.
         """
         for link in range(1, place + 1):
             job_id = self._create(identity.key(link), extras)
