@@ -136,6 +136,9 @@ class MilvusImportOperator(ResumableJobMixin, BaseOperator):
     def _db(self) -> str | None:
         return _text(self.db_name) or None
 
+    def _volume(self) -> str | None:
+        return None if self.volume_name is None else str(_text(self.volume_name))
+
     # -- execute: start (or find the earlier try's job), then wait -------------------------------
 
     def execute(self, context: Any) -> Any:
@@ -228,7 +231,7 @@ class MilvusImportOperator(ResumableJobMixin, BaseOperator):
                 f"has protocol {protocol!r} (set protocol 'cloud'); nothing was imported"
             )
         if self.volume_name is not None:
-            return {"volume_name": _text(self.volume_name)}
+            return {"volume_name": self._volume()}
         try:
             return {"credentials": bucket_credentials(str(self.storage_conn_id))}
         except MilvusImportConfigError as error:
@@ -367,13 +370,14 @@ class MilvusImportOperator(ResumableJobMixin, BaseOperator):
         """Lineage before the import: the files as inputs, the collection as output."""
         from airflow_provider_milvus.openlineage import import_lineage
 
-        return import_lineage(self.files, self.asset_uri(), None)
+        return import_lineage(self.files, self.asset_uri(), None, volume_name=self._volume())
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """Lineage after the import: as on start, plus the job id and the collection's imported rows."""
         from airflow_provider_milvus.openlineage import import_lineage
 
-        return import_lineage(self.files, self.asset_uri(), self.final_state, self.hook.get_settings().server)
+        server = self.hook.get_settings().server
+        return import_lineage(self.files, self.asset_uri(), self.final_state, server, self._volume())
 
     def get_openlineage_facets_on_failure(self, task_instance: Any) -> Any:
         """Lineage of a failed import: inputs and output, the job id where one was read."""
