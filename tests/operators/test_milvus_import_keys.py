@@ -9,7 +9,9 @@ the store write, or Airflow before 3.3). Then the server's jobs are counted:
 - 2.6-late (2.6.6 to 2.6.23) ignores the key but its jobs have ``createTime``: try 2 finds the first
   job by files and creation time: ONE job.
 - 2.5 (no ``createTime`` over REST) ignores the key: the search cannot tell this run's job from an
-  older one of the same files, so try 2 imports again: TWO jobs (README, "Retries and idempotency").
+  older one of the same files, so try 2 imports again: TWO jobs (README, "Idempotency keys").
+- 2.6-late over legacy gRPC (every listed job is id 0, create_ts 0) and Zilliz Cloud (no creation
+  time; whether it honours the key is undocumented): TWO jobs.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from airflow_provider_milvus.exceptions import MilvusImportError
 from airflow_provider_milvus.operators.milvus_import import MilvusImportOperator
 from tests.airflow_context import FakeDagRun, MemoryTaskStateStore, make_context
 from tests.emulator.grpc_server import MilvusEndpoint
+from tests.emulator.server import DEFAULT_API_KEY, ImportEmulator
+from tests.reliability.support import cloud_conn
 
 CREATE = "/v2/vectordb/jobs/import/create"
 FILES = ["/data/a.parquet"]
@@ -168,3 +172,21 @@ def test_another_task_instance_never_gets_this_ones_job(endpoint_conn: Callable[
     first = deferred_on(operator(), try_context(1))
     other = deferred_on(operator(task_id="load_again"), try_context(1))
     assert first != other and endpoint.rest.job_ids == [first, other]
+
+
+def test_lost_answer_on_zilliz_cloud_imports_twice(
+    make_emulator: Callable[..., ImportEmulator], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Zilliz Cloud: the key is sent, but nothing documents that the control plane honours it, and its jobs
+    carry no creation time: the retry cannot find the first job and imports again (README)."""
+    cloud = make_emulator(profile="cloud-both", speed=0, token=DEFAULT_API_KEY)
+    cloud_conn(monkeypatch, cloud, "keys")
+    dag_run = run_start()
+    cloud.inject_close(route=CREATE, process=True)
+    files = ["s3://bucket/a.parquet"]
+    with pytest.raises(MilvusImportError):
+        operator(files=files).execute(try_context(1, dag_run=dag_run))
+    waited = deferred_on(operator(files=files), try_context(2, dag_run=dag_run))
+    assert len(cloud.job_ids) == 2 and waited == cloud.job_ids[1]
+    keys = [r.header("Idempotency-Key") for r in cloud.requests if r.route == CREATE]
+    assert len(keys) == 2 and keys[0] == keys[1] and keys[0]
