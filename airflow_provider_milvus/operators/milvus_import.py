@@ -209,14 +209,15 @@ class MilvusImportOperator(ResumableJobMixin, BaseOperator):
         a job at the first ``create``, which has not failed yet: one import.
         """
         for link in range(1, place + 1):
-            job_id = self._create(identity.key(link), extras)
+            key = identity.key(link)
+            job_id = self._create(key, extras)
             state = self.hook.get_import_state(job_id, self._db())
             if not state.failed or link == place:
                 break
             self.log.info("Import job %s of an earlier try failed (%s): starting a new import", job_id, state.summary())
         if not state.failed:
             self.final_state = state
-            self.log.info("Import job %s answers this import's idempotency key (%s)", job_id, state.state_name)
+            self.log.info("Import job %s is the one of idempotency key %s (%s)", job_id, key, state.state_name)
         return job_id
 
     def _cloud_extras(self) -> dict[str, Any]:
