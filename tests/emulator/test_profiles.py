@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from tests.emulator.profiles import PROFILES, REST_PROFILES, profile
-from tests.emulator.server import ImportEmulator
+from tests.emulator.server import IDEMPOTENCY_TTL, ImportEmulator
 from tests.emulator.test_emulator import post
 
 LATE = ("2.6-late", "3.0", "2.6.24", "3.0.2")
@@ -103,3 +103,21 @@ def test_cloud_progress_routes(make_emulator: Callable[..., ImportEmulator], nam
     statuses = {route: post(emulator, route, body).status_code for route in ("getProgress", "describe")}
     expected = {"cloud-getProgress": (200, 404), "cloud-describe": (404, 200), "cloud-both": (200, 200)}[name]
     assert (statuses["getProgress"], statuses["describe"]) == expected
+
+
+@pytest.mark.parametrize("name", REST_PROFILES)
+def test_idempotency_key_per_release(make_emulator: Callable[..., ImportEmulator], name: str) -> None:
+    """2.6.24 and 3.0.2 answer a repeated key (same collection, within ~24 h) with the first job; others ignore it."""
+    emulator = started(make_emulator, name)
+    honoured = name in ("2.6.24", "3.0.2")
+
+    def create(collection: str, key: str) -> str:
+        body = {"collectionName": collection, "files": [["a.parquet"]]}
+        return str(post(emulator, "create", body, headers={"Idempotency-Key": key}).json()["data"]["jobId"])
+
+    first = create("c", "k1")
+    assert (create("c", "k1") == first) is honoured
+    assert create("c", "k2") != first and create("other", "k1") != first
+    emulator.advance(IDEMPOTENCY_TTL + 1)
+    assert create("c", "k1") != first
+    assert emulator.server_version.startswith("v") and emulator.idempotency is honoured
