@@ -203,10 +203,17 @@ class MilvusImportHook(BaseHook):
         partition_name: str | None = None,
         db_name: str | None = None,
         options: dict[str, str] | None = None,
+        *,
+        idempotency_key: str | None = None,
+        credentials: BucketCredentials | None = None,
+        volume_name: str | None = None,
     ) -> str:
         """Async twin of :meth:`start_import`."""
         client = await self.aget_conn()
-        return await client.start_import(collection_name, files, partition_name, db_name, options)
+        call = (collection_name, files, partition_name, db_name, options)
+        return await client.start_import(
+            *call, idempotency_key=idempotency_key, credentials=credentials, volume_name=volume_name
+        )
 
     async def aget_import_state(self, job_id: str, db_name: str | None = None) -> BulkInsertState:
         """Async twin of :meth:`get_import_state`."""

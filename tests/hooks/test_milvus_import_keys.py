@@ -69,3 +69,15 @@ def test_bucket_keys_and_volumes_need_a_cloud_connection(
     with pytest.raises(MilvusImportConfigError, match=words):
         conn_to(monkeypatch, rest.base_url, "rest").start_import("c", ["a.parquet"], **extra)  # type: ignore[arg-type]
     assert rest.job_ids == []
+
+
+async def test_the_async_create_sends_the_key_and_the_volume(
+    make_emulator: Callable[..., ImportEmulator], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cloud = make_emulator(profile="cloud-both", speed=0, token=DEFAULT_API_KEY)
+    hook = MilvusImportHook(cloud_conn(monkeypatch, cloud, "zilliz"))
+    job_id = await hook.astart_import("c", [["parquet/1.parquet"]], idempotency_key="k-1", volume_name="vol")
+    (sent,) = [r for r in cloud.requests if r.route.endswith("/create")]
+    assert sent.header("Idempotency-Key") == "k-1" and sent.json["volumeName"] == "vol"
+    assert job_id in cloud.job_ids
+    await hook.aclose()
