@@ -8,10 +8,11 @@ from typing import Any, Protocol
 
 from airflow_provider_milvus.exceptions import MilvusImportConfigError, MilvusImportError
 from airflow_provider_milvus.protocol.base import HttpRequest
-from airflow_provider_milvus.protocol.cloud import CloudProtocol
+from airflow_provider_milvus.protocol.cloud import BucketCredentials, CloudProtocol
 from airflow_provider_milvus.protocol.detect import detect_protocol
 from airflow_provider_milvus.protocol.errors import scrub
 from airflow_provider_milvus.protocol.grpc import GrpcProtocol
+from airflow_provider_milvus.protocol.idempotency import honours_keys
 from airflow_provider_milvus.protocol.rest import RestProtocol
 from airflow_provider_milvus.settings import MilvusSettings
 from airflow_provider_milvus.state import BulkInsertState
@@ -61,14 +62,36 @@ def make_protocol(settings: MilvusSettings) -> ImportProtocol:
     raise MilvusImportConfigError(f"protocol {settings.protocol!r} must be resolved before a client is made")
 
 
-def secret_forms(settings: MilvusSettings) -> tuple[str, ...]:
+def secret_forms(settings: MilvusSettings, credentials: BucketCredentials | None = None) -> tuple[str, ...]:
     """The secrets as sent on the wire (plain and base64), for scrubbing what a server echoes."""
     forms: list[str] = []
-    for secret in settings.secrets:
+    for secret in (*settings.secrets, *(credentials.secrets if credentials else ())):
         forms += [secret, base64.b64encode(secret.encode()).decode()]
         if ":" in secret:
             forms.append(secret.split(":", 1)[1])  # the password part of user:password
     return tuple(f for f in forms if len(f) >= 4)
+
+
+def create_operation(
+    protocol: ImportProtocol,
+    args: tuple[str, Any, str | None, str | None, Mapping[str, str] | None],
+    idempotency_key: str | None,
+    credentials: BucketCredentials | None,
+    volume_name: str | None,
+) -> Generator[Any, Any, Any]:
+    """The ``create`` of ``protocol`` for ``args`` (collection, files, partition, database, options).
+
+    Bucket credentials and volumes exist only on Zilliz Cloud.
+    """
+    if isinstance(protocol, CloudProtocol):
+        key = idempotency_key
+        return protocol.start_import(*args, idempotency_key=key, credentials=credentials, volume_name=volume_name)
+    if credentials is not None or volume_name is not None:
+        what = "bucket credentials (storage_conn_id)" if credentials is not None else "volume_name"
+        raise MilvusImportConfigError(
+            f"{what} needs a Zilliz Cloud connection (protocol 'cloud'), not {protocol.name!r}"
+        )
+    return protocol.start_import(*args, idempotency_key=idempotency_key)
 
 
 def _rest_probe(settings: MilvusSettings) -> RestProtocol:
@@ -122,13 +145,13 @@ class MilvusImportClient:
         assert self._transport is not None
         return self._transport.send(request)
 
-    def _run(self, operation: Generator[Any, Any, Any]) -> Any:
+    def _run(self, operation: Generator[Any, Any, Any], credentials: BucketCredentials | None = None) -> Any:
         assert self._transport is not None
         send = self._transport.send if self.settings.protocol != "grpc" else self._send
         try:
             return run_sync(operation, send)
         except MilvusImportError as error:
-            raise scrub(error, secret_forms(self.settings)) from None
+            raise scrub(error, secret_forms(self.settings, credentials)) from None
 
     def commit_import(self, job_id: str, db_name: str | None = None) -> None:
         """Publish a staged two-phase import (Milvus 3.0+); a server without two-phase imports says so."""
@@ -149,9 +172,40 @@ class MilvusImportClient:
         partition_name: str | None = None,
         db_name: str | None = None,
         options: Mapping[str, str] | None = None,
+        *,
+        idempotency_key: str | None = None,
+        credentials: BucketCredentials | None = None,
+        volume_name: str | None = None,
     ) -> str:
-        """Start a bulk import; returns its job id."""
-        return str(self._run(self.protocol.start_import(collection_name, files, partition_name, db_name, options)))
+        """Start a bulk import; returns its job id (``credentials``, ``volume_name``: Zilliz Cloud only)."""
+        args = (collection_name, files, partition_name, db_name, options)
+        operation = create_operation(self.protocol, args, idempotency_key, credentials, volume_name)
+        return str(self._run(operation, credentials))
+
+    def honours_idempotency_keys(self) -> bool:
+        """Whether the server answers a repeated key with the first job (asked with gRPC ``GetVersion``; never imports).
+
+        Milvus serves gRPC on its REST port too, so a REST connection asks the same endpoint. No answer,
+        an old release, or Zilliz Cloud (whose handling of the key is not documented): False.
+        """
+        if self.resolve_protocol() == "cloud":
+            return False
+        version = self.server_version()
+        return honours_keys(version)
+
+    def server_version(self) -> str:
+        """The server's version as gRPC ``GetVersion`` tells it on the connection's endpoint ("" when it cannot)."""
+        timeout = min(self.settings.timeout, 10.0)
+        probe = GrpcProtocol(self.settings.grpc_target, token=self.settings.token, timeout=timeout)
+        transport = SyncGrpcTransport(
+            self.settings.grpc_target, secure=self.settings.secure, server_ca=self.settings.server_ca
+        )
+        try:
+            return str(run_sync(probe.server_version(), transport.send))
+        except Exception:  # a probe: whatever went wrong, the version is unknown
+            return ""
+        finally:
+            transport.close()
 
     def get_import_state(self, job_id: str, db_name: str | None = None) -> BulkInsertState:
         """The job's state now (``db_name``: the job's database when not the connection's)."""
@@ -210,7 +264,7 @@ class AsyncMilvusImportClient:
                     self._transport = self._http_transport()
         return self._protocol
 
-    async def _run(self, operation: Generator[Any, Any, Any]) -> Any:
+    async def _run(self, operation: Generator[Any, Any, Any], credentials: BucketCredentials | None = None) -> Any:
         transport = self._transport
         assert transport is not None
 
@@ -229,7 +283,7 @@ class AsyncMilvusImportClient:
         try:
             return await run_async(operation, senders.get(self.settings.protocol, transport.send))
         except MilvusImportError as error:
-            raise scrub(error, secret_forms(self.settings)) from None
+            raise scrub(error, secret_forms(self.settings, credentials)) from None
 
     async def commit_import(self, job_id: str, db_name: str | None = None) -> None:
         """Publish a staged two-phase import (Milvus 3.0+)."""
@@ -253,10 +307,15 @@ class AsyncMilvusImportClient:
         partition_name: str | None = None,
         db_name: str | None = None,
         options: Mapping[str, str] | None = None,
+        *,
+        idempotency_key: str | None = None,
+        credentials: BucketCredentials | None = None,
+        volume_name: str | None = None,
     ) -> str:
-        """Start a bulk import; returns its job id."""
-        protocol = await self.protocol()
-        return str(await self._run(protocol.start_import(collection_name, files, partition_name, db_name, options)))
+        """Start a bulk import; returns its job id (``credentials``, ``volume_name``: Zilliz Cloud only)."""
+        call = (collection_name, files, partition_name, db_name, options)
+        operation = create_operation(await self.protocol(), call, idempotency_key, credentials, volume_name)
+        return str(await self._run(operation, credentials))
 
     async def get_import_state(self, job_id: str, db_name: str | None = None) -> BulkInsertState:
         """The job's state now."""

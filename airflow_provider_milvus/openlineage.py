@@ -22,8 +22,22 @@ def file_dataset_name(path: str) -> tuple[str, str]:
     return f"{split.scheme}://{split.netloc}", split.path.lstrip("/") or "/"
 
 
-def import_lineage(files: Any, collection_uri: str | None, state: BulkInsertState | None, server: str = "") -> Any:
-    """``OperatorLineage`` of an import: files in, the collection out (with its row count once completed)."""
+def volume_dataset_name(volume_name: str, path: str) -> tuple[str, str]:
+    """OpenLineage ``(namespace, name)`` of a data path in a Zilliz Cloud volume: ``zilliz-volume://VOLUME`` + path."""
+    return f"zilliz-volume://{volume_name}", path.lstrip("/") or "/"
+
+
+def import_lineage(
+    files: Any,
+    collection_uri: str | None,
+    state: BulkInsertState | None,
+    server: str = "",
+    volume_name: str | None = None,
+) -> Any:
+    """``OperatorLineage`` of an import: files (or a volume's data paths) in, the collection out.
+
+    The collection carries its row count once the import completed. Bucket keys never appear here.
+    """
     from airflow.providers.common.compat.openlineage.facet import (
         ExternalQueryRunFacet,
         InputDataset,
@@ -33,7 +47,8 @@ def import_lineage(files: Any, collection_uri: str | None, state: BulkInsertStat
     from airflow.providers.openlineage.extractors import OperatorLineage
 
     paths = sorted(import_files(state.files if state is not None and state.files else files))
-    inputs = [InputDataset(namespace=ns, name=name) for ns, name in map(file_dataset_name, paths)]
+    names = [volume_dataset_name(volume_name, p) for p in paths] if volume_name else map(file_dataset_name, paths)
+    inputs = [InputDataset(namespace=ns, name=name) for ns, name in names]
     outputs = []
     if collection_uri:
         output = dataset_of_uri(collection_uri, OutputDataset)

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from airflow_provider_milvus.exceptions import MilvusImportError
+from airflow_provider_milvus.protocol.idempotency import ImportIdentity
 from airflow_provider_milvus.state import BulkInsertState
 
 #: Seconds of clock difference between Airflow and the Milvus server that the search tolerates.
@@ -23,6 +25,43 @@ MAX_DETAIL_READS = 10
 def first_try_of_generation(try_number: int, max_tries: int, retries: int) -> bool:
     """True for the first try since the task was scheduled or cleared (Airflow's ``first_try_number``)."""
     return try_number <= max_tries - retries + 1
+
+
+def try_in_generation(try_number: int, max_tries: int, retries: int) -> tuple[int, int]:
+    """(the generation's first try number, this try's place in it from 1): clearing starts a new generation.
+
+    Airflow sets ``max_tries`` to ``try_number + retries`` when a task is cleared, and to ``retries``
+    when it is first scheduled, so ``max_tries - retries + 1`` is the same for every try between two clears.
+    """
+    first = max(1, max_tries - retries + 1)
+    return first, max(1, try_number - first + 1)
+
+
+def import_identity(context: Any, task: Any) -> tuple[ImportIdentity, int]:
+    """What identifies this task instance's import across its tries, and this try's place in the generation.
+
+    Read from the task instance (DAG, task, run, map index, ``try_number``, ``max_tries``). Where the
+    tries cannot be told apart from a clear (no ``max_tries``), every try is its own generation: its key
+    is then never shared with another try, which can never merge two imports.
+    """
+    ti = context["ti"]
+    dag_run = context.get("dag_run")
+    run_id = getattr(ti, "run_id", None) or context.get("run_id") or getattr(dag_run, "run_id", None) or ""
+    map_index = getattr(ti, "map_index", -1)
+    try_number, max_tries = getattr(ti, "try_number", None), getattr(ti, "max_tries", None)
+    if isinstance(try_number, int) and isinstance(max_tries, int):
+        first, place = try_in_generation(try_number, max_tries, int(getattr(task, "retries", 0) or 0))
+        generation = str(first)
+    else:
+        generation, place = f"try-{try_number}", 1
+    identity = ImportIdentity(
+        dag_id=str(getattr(ti, "dag_id", None) or task.dag_id),
+        task_id=str(getattr(ti, "task_id", None) or task.task_id),
+        run_id=str(run_id),
+        map_index=map_index if isinstance(map_index, int) else -1,
+        generation=generation,
+    )
+    return identity, place
 
 
 def import_files(files: Any) -> frozenset[str]:
@@ -61,20 +100,30 @@ def find_earlier_job(
 ) -> BulkInsertState | None:
     """The newest job of this import created since ``since`` (seconds), or None.
 
-    Jobs listed without their files (some list APIs omit them) are read one by one, newest first.
-    A job whose creation time is unknown is never taken: a daily import of the same path would match.
+    Jobs listed without their files or creation time (REST ``list`` gives neither) are read one by one,
+    newest id first, at most ``MAX_DETAIL_READS`` of them. A job whose creation time is still unknown
+    after that (REST before 2.6.6) is never taken: a daily import of the same path would match.
     """
-    recent = sorted(
-        (s for s in listed if s.collection_name in ("", collection_name) and s.create_timestamp >= since - CLOCK_SLACK),
-        key=_order,
-        reverse=True,
-    )
+    earliest = since - CLOCK_SLACK
+
+    def candidate(state: BulkInsertState) -> bool:
+        if state.collection_name not in ("", collection_name):
+            return False
+        if state.create_timestamp:
+            return state.create_timestamp >= earliest
+        return state.task_id not in ("", "0")  # legacy gRPC lists every job as id 0: nothing to read
+
     reads = 0
-    for state in recent:
-        if not state.files and reads < MAX_DETAIL_READS:
+    for state in sorted(filter(candidate, listed), key=_order, reverse=True):
+        if not (state.files and state.create_timestamp):
+            if reads >= MAX_DETAIL_READS:
+                continue
             reads += 1
-            state = read(state.task_id)
-        if same_import(state, collection_name, partition_name, files):
+            try:
+                state = read(state.task_id)
+            except MilvusImportError:
+                continue  # gone meanwhile (retention), or unreadable: not a job to reattach to
+        if state.create_timestamp >= earliest and same_import(state, collection_name, partition_name, files):
             return state
     return None
 

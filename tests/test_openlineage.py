@@ -136,3 +136,26 @@ def test_without_the_openlineage_provider_nothing_changes(tmp_path: Path) -> Non
 )
 def test_file_datasets(path: str, dataset: tuple[str, str]) -> None:
     assert file_dataset_name(path) == dataset
+
+
+def test_a_volume_import_names_the_volume_paths_as_inputs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``volume_name``: the inputs are the volume's data paths; bucket keys (``storage_conn_id``) never show."""
+    from airflow_provider_milvus.operators.milvus_import import MilvusImportOperator
+
+    extra = {
+        "protocol": "cloud",
+        "cloud_endpoint": "https://api.example",
+        "cloud_api_key": "k",
+        "cloud_cluster_id": "in01",
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_ZILLIZ", json.dumps({"conn_type": "milvus", "extra": extra}))
+    secret = "wJalr/secret+KEY0001"
+    monkeypatch.setenv("AIRFLOW_CONN_BUCKET", json.dumps({"conn_type": "aws", "login": "AKIA1", "password": secret}))
+    base = {"collection_name": "c", "milvus_conn_id": "zilliz"}
+    volume = MilvusImportOperator(task_id="v", files=["parquet/1.parquet"], volume_name="my_volume", **base)
+    lineage = volume.get_openlineage_facets_on_start()
+    assert [(d.namespace, d.name) for d in lineage.inputs] == [("zilliz-volume://my_volume", "parquet/1.parquet")]
+    keyed = MilvusImportOperator(task_id="k", files=["s3://bucket/a.parquet"], storage_conn_id="bucket", **base)
+    facets = keyed.get_openlineage_facets_on_start()
+    assert [(d.namespace, d.name) for d in facets.inputs] == [("s3://bucket", "a.parquet")]
+    assert secret not in repr(facets) and "AKIA1" not in repr(facets)

@@ -11,6 +11,7 @@ from airflow.providers.common.compat.sdk import BaseHook
 
 from airflow_provider_milvus.client import AsyncMilvusImportClient, MilvusImportClient
 from airflow_provider_milvus.exceptions import MilvusImportConfigError, MilvusImportError
+from airflow_provider_milvus.protocol.cloud import BucketCredentials
 from airflow_provider_milvus.settings import PROTOCOLS, MilvusSettings, parse_settings
 from airflow_provider_milvus.state import BulkInsertState
 
@@ -154,11 +155,36 @@ class MilvusImportHook(BaseHook):
         partition_name: str | None = None,
         db_name: str | None = None,
         options: dict[str, str] | None = None,
+        *,
+        idempotency_key: str | None = None,
+        credentials: BucketCredentials | None = None,
+        volume_name: str | None = None,
     ) -> str:
-        """Start a bulk import and return its job id."""
-        job_id = self.get_conn().start_import(collection_name, files, partition_name, db_name, options)
+        """Start a bulk import and return its job id.
+
+        :param idempotency_key: sent with ``create``; a server that honours it (2.6.24+, 3.0.2+) answers the
+            first job for a key it has seen instead of starting another import.
+        :param credentials: the bucket's keys (Zilliz Cloud), e.g. from ``storage.bucket_credentials``.
+        :param volume_name: import from this Zilliz Cloud volume; ``files`` are its data paths.
+        """
+        job_id = self.get_conn().start_import(
+            collection_name,
+            files,
+            partition_name,
+            db_name,
+            options,
+            idempotency_key=idempotency_key,
+            credentials=credentials,
+            volume_name=volume_name,
+        )
         self.log.info("Milvus accepted the import into %r as job %s", collection_name, job_id)
         return job_id
+
+    def honours_idempotency_keys(self) -> bool:
+        """Whether the server answers a repeated idempotency key with the first job (asks its version only)."""
+        honoured = self.get_conn().honours_idempotency_keys()
+        self.log.info("Idempotency keys honoured by the server (2.6.24+, 3.0.2+): %s", honoured)
+        return honoured
 
     def get_import_state(self, job_id: str, db_name: str | None = None) -> BulkInsertState:
         """The job's state now (``db_name``: the job's database when not the connection's)."""
@@ -177,10 +203,17 @@ class MilvusImportHook(BaseHook):
         partition_name: str | None = None,
         db_name: str | None = None,
         options: dict[str, str] | None = None,
+        *,
+        idempotency_key: str | None = None,
+        credentials: BucketCredentials | None = None,
+        volume_name: str | None = None,
     ) -> str:
         """Async twin of :meth:`start_import`."""
         client = await self.aget_conn()
-        return await client.start_import(collection_name, files, partition_name, db_name, options)
+        call = (collection_name, files, partition_name, db_name, options)
+        return await client.start_import(
+            *call, idempotency_key=idempotency_key, credentials=credentials, volume_name=volume_name
+        )
 
     async def aget_import_state(self, job_id: str, db_name: str | None = None) -> BulkInsertState:
         """Async twin of :meth:`get_import_state`."""

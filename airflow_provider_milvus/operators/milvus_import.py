@@ -14,10 +14,12 @@ from airflow_provider_milvus.cancel import abort_or_explain
 from airflow_provider_milvus.completion import complete
 from airflow_provider_milvus.config import default_deferrable
 from airflow_provider_milvus.events import ImportOutcome, outcome_of, read_event
-from airflow_provider_milvus.exceptions import MilvusImportError
+from airflow_provider_milvus.exceptions import MilvusImportConfigError, MilvusImportError
 from airflow_provider_milvus.hooks.milvus_import import MilvusImportHook
-from airflow_provider_milvus.resume import find_earlier_job, first_try_of_generation
+from airflow_provider_milvus.protocol.idempotency import ImportIdentity
+from airflow_provider_milvus.resume import find_earlier_job, first_try_of_generation, import_identity
 from airflow_provider_milvus.state import BulkInsertState
+from airflow_provider_milvus.storage import bucket_credentials
 from airflow_provider_milvus.triggers.milvus_import import MilvusImportTrigger
 from airflow_provider_milvus.version_compat import HAS_TASK_STATE_STORE, ResumableJobMixin
 from airflow_provider_milvus.waiting import WaitSettings, wait_for_job, wait_sync
@@ -53,6 +55,10 @@ class MilvusImportOperator(ResumableJobMixin, BaseOperator):
     :param durable: a retry reattaches to the earlier try's job (default True; Airflow 3.3+ keeps the
         id in ``task_state_store``, and every release finds the job on the server when no id was kept).
         False: every try starts a new import.
+    :param storage_conn_id: Zilliz Cloud (protocol ``cloud``) only: an ``aws`` connection holding the bucket's keys
+        (login = access key id, password = secret access key, extra ``aws_session_token``), sent as the
+        request's ``accessKey``, ``secretKey`` and ``token`` and masked everywhere.
+    :param volume_name: Zilliz Cloud (protocol ``cloud``) only: import from this volume; ``files`` are its data paths.
     :param auto_commit: False stages a two-phase import (Milvus 3.0+: option ``auto_commit`` "false"): the
         wait ends successfully once the job is Uncommitted, and MilvusImportCommitOperator publishes it.
         A server without two-phase imports would publish at once: there the task fails before importing.
@@ -83,8 +89,17 @@ class MilvusImportOperator(ResumableJobMixin, BaseOperator):
         emit_asset: bool = True,
         durable: bool = True,
         auto_commit: bool = True,
+        storage_conn_id: str | None = None,
+        volume_name: str | None = None,
         **kwargs: Any,
     ) -> None:
+        if storage_conn_id is not None and volume_name is not None:
+            raise ValueError(
+                "storage_conn_id and volume_name exclude each other: a Zilliz Cloud volume needs no bucket keys"
+            )
+        for name, value in (("storage_conn_id", storage_conn_id), ("volume_name", volume_name)):
+            if value is not None and (not isinstance(value, str) or not value.strip()):
+                raise ValueError(f"{name} must be a non-empty string, got {value!r}")
         if HAS_TASK_STATE_STORE:  # below 3.3 the stand-in mixins have no store to keep the id in
             kwargs["durable"] = durable
         super().__init__(**kwargs)
@@ -104,6 +119,8 @@ class MilvusImportOperator(ResumableJobMixin, BaseOperator):
         self.on_stall = on_stall
         self.emit_asset = emit_asset
         self.auto_commit = auto_commit
+        self.storage_conn_id = storage_conn_id
+        self.volume_name = volume_name
         if emit_asset:
             self.outlets = [*self.outlets, import_alias(self)]
         self.final_state: BulkInsertState | None = None
@@ -118,6 +135,9 @@ class MilvusImportOperator(ResumableJobMixin, BaseOperator):
 
     def _db(self) -> str | None:
         return _text(self.db_name) or None
+
+    def _volume(self) -> str | None:
+        return None if self.volume_name is None else str(_text(self.volume_name))
 
     # -- execute: start (or find the earlier try's job), then wait -------------------------------
 
@@ -145,18 +165,78 @@ class MilvusImportOperator(ResumableJobMixin, BaseOperator):
         return first_try_of_generation(try_number, max_tries, int(self.retries or 0))
 
     def submit_job(self, context: Any) -> str:
-        """Start the import; on a retry, first look for the job an earlier try started (it left no id)."""
-        earlier = None if not self.reattach or self._first_try(context) else self._earlier_job(context)
-        if earlier is not None and not earlier.failed:
-            job_id, self.final_state = earlier.task_id, earlier
-            self.log.info("Reattaching to import job %s an earlier try started (%s)", job_id, earlier.state_name)
+        """Start the import; on a retry, first find the job an earlier try started (it left no id).
+
+        Every ``create`` carries the import's idempotency key. A retry on a server that honours keys
+        sends ``create`` again with the same key, so the server answers the earlier try's job (the one
+        whose answer was lost, too) instead of starting another; elsewhere it searches the server's jobs.
+        """
+        identity, place = import_identity(context, self)
+        extras = self._cloud_extras()  # refused here, before any request, where the connection cannot take them
+        if not self.reattach or self._first_try(context):
+            # durable=False: each try is its own import, so each try has its own key.
+            job_id = self._create(identity.key(1 if self.reattach else place), extras)
+        elif self.hook.honours_idempotency_keys():
+            job_id = self._create_again(identity, place, extras)
         else:
-            # With render_template_as_native_obj a name like "2024" renders as a number: names are text.
-            job_id = self.hook.start_import(
-                _text(self.collection_name), self.files, _text(self.partition_name), self._db(), self._options()
-            )
+            earlier = self._earlier_job(context)
+            if earlier is not None and not earlier.failed:
+                job_id, self.final_state = earlier.task_id, earlier
+                self.log.info("Reattaching to import job %s an earlier try started (%s)", job_id, earlier.state_name)
+            else:  # the key too: a server that hides its version may still honour it
+                job_id = self._create_again(identity, place, extras)
         self._accepted(context, job_id)
         return job_id
+
+    def _create(self, key: str, extras: dict[str, Any]) -> str:
+        """One ``create`` with ``key``."""
+        # With render_template_as_native_obj a name like "2024" renders as a number: names are text.
+        return self.hook.start_import(
+            _text(self.collection_name),
+            self.files,
+            _text(self.partition_name),
+            self._db(),
+            self._options(),
+            idempotency_key=key,
+            **extras,
+        )
+
+    def _create_again(self, identity: ImportIdentity, place: int, extras: dict[str, Any]) -> str:
+        """The earlier try's job, by sending its key again (a server honouring keys answers it); anew after a failure.
+
+        Key n belongs to the import started after n - 1 imports of this generation failed; try ``place``
+        can have seen at most ``place`` of them, so the walk ends there. A server that ignores keys starts
+        a job at the first ``create``, which has not failed yet: one import.
+        """
+        for link in range(1, place + 1):
+            key = identity.key(link)
+            job_id = self._create(key, extras)
+            state = self.hook.get_import_state(job_id, self._db())
+            if not state.failed or link == place:
+                break
+            self.log.info("Import job %s of an earlier try failed (%s): starting a new import", job_id, state.summary())
+        if not state.failed:
+            self.final_state = state
+            self.log.info("Import job %s is the one of idempotency key %s (%s)", job_id, key, state.state_name)
+        return job_id
+
+    def _cloud_extras(self) -> dict[str, Any]:
+        """The bucket keys or volume of a Zilliz Cloud import, checked before any request is sent."""
+        if self.storage_conn_id is None and self.volume_name is None:
+            return {}
+        protocol = self.hook.get_settings().protocol  # the connection's word: no request is made
+        if protocol != "cloud":
+            what = "storage_conn_id" if self.storage_conn_id is not None else "volume_name"
+            raise AirflowFailException(
+                f"{self.task_id}: {what} needs a Zilliz Cloud connection, but connection {self.milvus_conn_id!r} "
+                f"has protocol {protocol!r} (set protocol 'cloud'); nothing was imported"
+            )
+        if self.volume_name is not None:
+            return {"volume_name": self._volume()}
+        try:
+            return {"credentials": bucket_credentials(str(self.storage_conn_id))}
+        except MilvusImportConfigError as error:
+            raise AirflowFailException(f"{self.task_id}: {error}; nothing was imported") from None
 
     def _earlier_job(self, context: Any) -> BulkInsertState | None:
         """The newest job of this same import since the run started, found on the server."""
@@ -291,13 +371,14 @@ class MilvusImportOperator(ResumableJobMixin, BaseOperator):
         """Lineage before the import: the files as inputs, the collection as output."""
         from airflow_provider_milvus.openlineage import import_lineage
 
-        return import_lineage(self.files, self.asset_uri(), None)
+        return import_lineage(self.files, self.asset_uri(), None, volume_name=self._volume())
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """Lineage after the import: as on start, plus the job id and the collection's imported rows."""
         from airflow_provider_milvus.openlineage import import_lineage
 
-        return import_lineage(self.files, self.asset_uri(), self.final_state, self.hook.get_settings().server)
+        server = self.hook.get_settings().server
+        return import_lineage(self.files, self.asset_uri(), self.final_state, server, self._volume())
 
     def get_openlineage_facets_on_failure(self, task_instance: Any) -> Any:
         """Lineage of a failed import: inputs and output, the job id where one was read."""

@@ -14,7 +14,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n1airflow_provider_milvus/proto/milvus_import.proto\x12\x1d\x61irflow_provider_milvus.proto\"*\n\x0cKeyValuePair\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\"\xd9\x01\n\x06Status\x12\x12\n\nerror_code\x18\x01 \x01(\x05\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x0c\n\x04\x63ode\x18\x03 \x01(\x05\x12\x11\n\tretriable\x18\x04 \x01(\x08\x12\x0e\n\x06\x64\x65tail\x18\x05 \x01(\t\x12H\n\nextra_info\x18\x06 \x03(\x0b\x32\x34.airflow_provider_milvus.proto.Status.ExtraInfoEntry\x1a\x30\n\x0e\x45xtraInfoEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xe1\x01\n\rImportRequest\x12\x17\n\x0f\x63ollection_name\x18\x01 \x01(\t\x12\x16\n\x0epartition_name\x18\x02 \x01(\t\x12\x15\n\rchannel_names\x18\x03 \x03(\t\x12\x11\n\trow_based\x18\x04 \x01(\x08\x12\r\n\x05\x66iles\x18\x05 \x03(\t\x12<\n\x07options\x18\x06 \x03(\x0b\x32+.airflow_provider_milvus.proto.KeyValuePair\x12\x0f\n\x07\x64\x62_name\x18\x07 \x01(\t\x12\x17\n\x0f\x63lustering_info\x18\x08 \x01(\x0c\"V\n\x0eImportResponse\x12\x35\n\x06status\x18\x01 \x01(\x0b\x32%.airflow_provider_milvus.proto.Status\x12\r\n\x05tasks\x18\x02 \x03(\x03\"%\n\x15GetImportStateRequest\x12\x0c\n\x04task\x18\x01 \x01(\x03\"\xb5\x02\n\x16GetImportStateResponse\x12\x35\n\x06status\x18\x01 \x01(\x0b\x32%.airflow_provider_milvus.proto.Status\x12\x39\n\x05state\x18\x02 \x01(\x0e\x32*.airflow_provider_milvus.proto.ImportState\x12\x11\n\trow_count\x18\x03 \x01(\x03\x12\x0f\n\x07id_list\x18\x04 \x03(\x03\x12:\n\x05infos\x18\x05 \x03(\x0b\x32+.airflow_provider_milvus.proto.KeyValuePair\x12\n\n\x02id\x18\x06 \x01(\x03\x12\x15\n\rcollection_id\x18\x07 \x01(\x03\x12\x13\n\x0bsegment_ids\x18\x08 \x03(\x03\x12\x11\n\tcreate_ts\x18\t \x01(\x03\"Q\n\x16ListImportTasksRequest\x12\x17\n\x0f\x63ollection_name\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x03\x12\x0f\n\x07\x64\x62_name\x18\x03 \x01(\t\"\x96\x01\n\x17ListImportTasksResponse\x12\x35\n\x06status\x18\x01 \x01(\x0b\x32%.airflow_provider_milvus.proto.Status\x12\x44\n\x05tasks\x18\x02 \x03(\x0b\x32\x35.airflow_provider_milvus.proto.GetImportStateResponse*\x9e\x01\n\x0bImportState\x12\x11\n\rImportPending\x10\x00\x12\x10\n\x0cImportFailed\x10\x01\x12\x11\n\rImportStarted\x10\x02\x12\x13\n\x0fImportPersisted\x10\x05\x12\x13\n\x0fImportCompleted\x10\x06\x12\x1a\n\x16ImportFailedAndCleaned\x10\x07\x12\x11\n\rImportFlushed\x10\x08\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n1airflow_provider_milvus/proto/milvus_import.proto\x12\x1d\x61irflow_provider_milvus.proto\"*\n\x0cKeyValuePair\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\"\xd9\x01\n\x06Status\x12\x12\n\nerror_code\x18\x01 \x01(\x05\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x0c\n\x04\x63ode\x18\x03 \x01(\x05\x12\x11\n\tretriable\x18\x04 \x01(\x08\x12\x0e\n\x06\x64\x65tail\x18\x05 \x01(\t\x12H\n\nextra_info\x18\x06 \x03(\x0b\x32\x34.airflow_provider_milvus.proto.Status.ExtraInfoEntry\x1a\x30\n\x0e\x45xtraInfoEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xfa\x01\n\rImportRequest\x12\x17\n\x0f\x63ollection_name\x18\x01 \x01(\t\x12\x16\n\x0epartition_name\x18\x02 \x01(\t\x12\x15\n\rchannel_names\x18\x03 \x03(\t\x12\x11\n\trow_based\x18\x04 \x01(\x08\x12\r\n\x05\x66iles\x18\x05 \x03(\t\x12<\n\x07options\x18\x06 \x03(\x0b\x32+.airflow_provider_milvus.proto.KeyValuePair\x12\x0f\n\x07\x64\x62_name\x18\x07 \x01(\t\x12\x17\n\x0f\x63lustering_info\x18\x08 \x01(\x0c\x12\x17\n\x0fidempotency_key\x18\t \x01(\t\"V\n\x0eImportResponse\x12\x35\n\x06status\x18\x01 \x01(\x0b\x32%.airflow_provider_milvus.proto.Status\x12\r\n\x05tasks\x18\x02 \x03(\x03\"%\n\x15GetImportStateRequest\x12\x0c\n\x04task\x18\x01 \x01(\x03\"\xb5\x02\n\x16GetImportStateResponse\x12\x35\n\x06status\x18\x01 \x01(\x0b\x32%.airflow_provider_milvus.proto.Status\x12\x39\n\x05state\x18\x02 \x01(\x0e\x32*.airflow_provider_milvus.proto.ImportState\x12\x11\n\trow_count\x18\x03 \x01(\x03\x12\x0f\n\x07id_list\x18\x04 \x03(\x03\x12:\n\x05infos\x18\x05 \x03(\x0b\x32+.airflow_provider_milvus.proto.KeyValuePair\x12\n\n\x02id\x18\x06 \x01(\x03\x12\x15\n\rcollection_id\x18\x07 \x01(\x03\x12\x13\n\x0bsegment_ids\x18\x08 \x03(\x03\x12\x11\n\tcreate_ts\x18\t \x01(\x03\"Q\n\x16ListImportTasksRequest\x12\x17\n\x0f\x63ollection_name\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x03\x12\x0f\n\x07\x64\x62_name\x18\x03 \x01(\t\"\x96\x01\n\x17ListImportTasksResponse\x12\x35\n\x06status\x18\x01 \x01(\x0b\x32%.airflow_provider_milvus.proto.Status\x12\x44\n\x05tasks\x18\x02 \x03(\x0b\x32\x35.airflow_provider_milvus.proto.GetImportStateResponse\"\x13\n\x11GetVersionRequest\"\\\n\x12GetVersionResponse\x12\x35\n\x06status\x18\x01 \x01(\x0b\x32%.airflow_provider_milvus.proto.Status\x12\x0f\n\x07version\x18\x02 \x01(\t*\x9e\x01\n\x0bImportState\x12\x11\n\rImportPending\x10\x00\x12\x10\n\x0cImportFailed\x10\x01\x12\x11\n\rImportStarted\x10\x02\x12\x13\n\x0fImportPersisted\x10\x05\x12\x13\n\x0fImportCompleted\x10\x06\x12\x1a\n\x16ImportFailedAndCleaned\x10\x07\x12\x11\n\rImportFlushed\x10\x08\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -23,8 +23,8 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   DESCRIPTOR._options = None
   _globals['_STATUS_EXTRAINFOENTRY']._options = None
   _globals['_STATUS_EXTRAINFOENTRY']._serialized_options = b'8\001'
-  _globals['_IMPORTSTATE']._serialized_start=1252
-  _globals['_IMPORTSTATE']._serialized_end=1410
+  _globals['_IMPORTSTATE']._serialized_start=1392
+  _globals['_IMPORTSTATE']._serialized_end=1550
   _globals['_KEYVALUEPAIR']._serialized_start=84
   _globals['_KEYVALUEPAIR']._serialized_end=126
   _globals['_STATUS']._serialized_start=129
@@ -32,15 +32,19 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   _globals['_STATUS_EXTRAINFOENTRY']._serialized_start=298
   _globals['_STATUS_EXTRAINFOENTRY']._serialized_end=346
   _globals['_IMPORTREQUEST']._serialized_start=349
-  _globals['_IMPORTREQUEST']._serialized_end=574
-  _globals['_IMPORTRESPONSE']._serialized_start=576
-  _globals['_IMPORTRESPONSE']._serialized_end=662
-  _globals['_GETIMPORTSTATEREQUEST']._serialized_start=664
-  _globals['_GETIMPORTSTATEREQUEST']._serialized_end=701
-  _globals['_GETIMPORTSTATERESPONSE']._serialized_start=704
-  _globals['_GETIMPORTSTATERESPONSE']._serialized_end=1013
-  _globals['_LISTIMPORTTASKSREQUEST']._serialized_start=1015
-  _globals['_LISTIMPORTTASKSREQUEST']._serialized_end=1096
-  _globals['_LISTIMPORTTASKSRESPONSE']._serialized_start=1099
-  _globals['_LISTIMPORTTASKSRESPONSE']._serialized_end=1249
+  _globals['_IMPORTREQUEST']._serialized_end=599
+  _globals['_IMPORTRESPONSE']._serialized_start=601
+  _globals['_IMPORTRESPONSE']._serialized_end=687
+  _globals['_GETIMPORTSTATEREQUEST']._serialized_start=689
+  _globals['_GETIMPORTSTATEREQUEST']._serialized_end=726
+  _globals['_GETIMPORTSTATERESPONSE']._serialized_start=729
+  _globals['_GETIMPORTSTATERESPONSE']._serialized_end=1038
+  _globals['_LISTIMPORTTASKSREQUEST']._serialized_start=1040
+  _globals['_LISTIMPORTTASKSREQUEST']._serialized_end=1121
+  _globals['_LISTIMPORTTASKSRESPONSE']._serialized_start=1124
+  _globals['_LISTIMPORTTASKSRESPONSE']._serialized_end=1274
+  _globals['_GETVERSIONREQUEST']._serialized_start=1276
+  _globals['_GETVERSIONREQUEST']._serialized_end=1295
+  _globals['_GETVERSIONRESPONSE']._serialized_start=1297
+  _globals['_GETVERSIONRESPONSE']._serialized_end=1389
 # @@protoc_insertion_point(module_scope)

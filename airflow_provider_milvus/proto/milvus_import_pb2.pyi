@@ -55,7 +55,7 @@ class Status(_message.Message):
     def __init__(self, error_code: _Optional[int] = ..., reason: _Optional[str] = ..., code: _Optional[int] = ..., retriable: bool = ..., detail: _Optional[str] = ..., extra_info: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class ImportRequest(_message.Message):
-    __slots__ = ("collection_name", "partition_name", "channel_names", "row_based", "files", "options", "db_name", "clustering_info")
+    __slots__ = ("collection_name", "partition_name", "channel_names", "row_based", "files", "options", "db_name", "clustering_info", "idempotency_key")
     COLLECTION_NAME_FIELD_NUMBER: _ClassVar[int]
     PARTITION_NAME_FIELD_NUMBER: _ClassVar[int]
     CHANNEL_NAMES_FIELD_NUMBER: _ClassVar[int]
@@ -64,6 +64,7 @@ class ImportRequest(_message.Message):
     OPTIONS_FIELD_NUMBER: _ClassVar[int]
     DB_NAME_FIELD_NUMBER: _ClassVar[int]
     CLUSTERING_INFO_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     collection_name: str
     partition_name: str
     channel_names: _containers.RepeatedScalarFieldContainer[str]
@@ -72,7 +73,8 @@ class ImportRequest(_message.Message):
     options: _containers.RepeatedCompositeFieldContainer[KeyValuePair]
     db_name: str
     clustering_info: bytes
-    def __init__(self, collection_name: _Optional[str] = ..., partition_name: _Optional[str] = ..., channel_names: _Optional[_Iterable[str]] = ..., row_based: bool = ..., files: _Optional[_Iterable[str]] = ..., options: _Optional[_Iterable[_Union[KeyValuePair, _Mapping]]] = ..., db_name: _Optional[str] = ..., clustering_info: _Optional[bytes] = ...) -> None: ...
+    idempotency_key: str
+    def __init__(self, collection_name: _Optional[str] = ..., partition_name: _Optional[str] = ..., channel_names: _Optional[_Iterable[str]] = ..., row_based: bool = ..., files: _Optional[_Iterable[str]] = ..., options: _Optional[_Iterable[_Union[KeyValuePair, _Mapping]]] = ..., db_name: _Optional[str] = ..., clustering_info: _Optional[bytes] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
 
 class ImportResponse(_message.Message):
     __slots__ = ("status", "tasks")
@@ -127,3 +129,15 @@ class ListImportTasksResponse(_message.Message):
     status: Status
     tasks: _containers.RepeatedCompositeFieldContainer[GetImportStateResponse]
     def __init__(self, status: _Optional[_Union[Status, _Mapping]] = ..., tasks: _Optional[_Iterable[_Union[GetImportStateResponse, _Mapping]]] = ...) -> None: ...
+
+class GetVersionRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetVersionResponse(_message.Message):
+    __slots__ = ("status", "version")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    status: Status
+    version: str
+    def __init__(self, status: _Optional[_Union[Status, _Mapping]] = ..., version: _Optional[str] = ...) -> None: ...

@@ -7,6 +7,7 @@ they are read by :func:`rest.parse_progress_data`.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Final
 
 from airflow_provider_milvus import exceptions as exc
@@ -24,6 +25,7 @@ from airflow_provider_milvus.protocol.rest import (
     probe_two_phase,
     require_object,
     two_phase_call,
+    with_key,
 )
 from airflow_provider_milvus.state import BulkInsertState
 
@@ -53,6 +55,37 @@ def check_cloud_job_id(job_id: Any) -> str:
     if any(ch.isspace() or not ch.isprintable() for ch in text) or len(text) > 256:
         raise exc.MilvusImportConfigError(f"job id {errors.sanitize(text, 60)!r} is not a Zilliz Cloud job id")
     return text
+
+
+@dataclass(frozen=True)
+class BucketCredentials:
+    """The keys of the bucket an import reads (S3 keys, or GCS HMAC keys): sent in the cloud ``create`` body.
+
+    Never printed: ``repr`` names no key.
+    """
+
+    access_key: str
+    secret_key: str
+    token: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.access_key or not self.secret_key:
+            raise exc.MilvusImportConfigError("bucket credentials need an access key id and a secret access key")
+
+    def __repr__(self) -> str:
+        return "BucketCredentials(***)"
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """What must never be shown: the secret key and the session token (the access key id too)."""
+        return tuple(s for s in (self.access_key, self.secret_key, self.token) if s)
+
+    def body(self) -> dict[str, str]:
+        """The request fields: ``accessKey``, ``secretKey`` and, for temporary credentials, ``token``."""
+        fields = {"accessKey": self.access_key, "secretKey": self.secret_key}
+        if self.token:
+            fields["token"] = self.token
+        return fields
 
 
 class CloudProtocol:
@@ -97,10 +130,26 @@ class CloudProtocol:
         partition_name: str | None = None,
         db_name: str | None = None,
         options: Mapping[str, str] | None = None,
+        *,
+        idempotency_key: str | None = None,
+        credentials: BucketCredentials | None = None,
+        volume_name: str | None = None,
     ) -> HttpOperation[str]:
-        """``create``: files are object storage URLs; ``access_key``/``secret_key`` options move to the body."""
+        """``create``: files are object storage URLs (or, with ``volume_name``, the volume's data paths).
+
+        The bucket's keys come from ``credentials`` (``accessKey``, ``secretKey``, ``token``), or from the
+        older ``access_key``/``secret_key`` options, which move to the body. ``idempotency_key`` is sent as
+        the ``Idempotency-Key`` header.
+        """
         args = ImportArgs.check(collection_name, files, partition_name, db_name, options, default_db=self.db_name)
-        body: dict[str, Any] = {"collectionName": args.collection_name, "objectUrls": args.units}
+        body: dict[str, Any] = {"collectionName": args.collection_name}
+        if volume_name is not None:
+            volume = check_name(volume_name, "volume_name", required=True)
+            if credentials is not None:
+                raise exc.MilvusImportConfigError("an import from a volume takes no bucket credentials")
+            body |= {"volumeName": volume, "dataPaths": args.units}
+        else:
+            body["objectUrls"] = args.units
         if args.partition_name:
             body["partitionName"] = args.partition_name
         if args.db_name:
@@ -109,9 +158,11 @@ class CloudProtocol:
         for key, target in _CREDENTIAL_OPTIONS.items():
             if key in opts:
                 body[target] = opts.pop(key)
+        if credentials is not None:
+            body |= credentials.body()
         if opts:
             body["options"] = opts
-        response = yield self.request("create", body)
+        response = yield with_key(self.request("create", body), idempotency_key)
         assert isinstance(response, HttpResponse)
         what = f"starting a Zilliz Cloud import into {body['collectionName']!r}"
         data = require_object(

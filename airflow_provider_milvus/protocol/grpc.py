@@ -24,6 +24,7 @@ from airflow_provider_milvus.protocol.base import (
     HttpResponse,
     Sleep,
 )
+from airflow_provider_milvus.protocol.idempotency import check_key
 from airflow_provider_milvus.protocol.rest import NO_TWO_PHASE, RestProtocol
 from airflow_provider_milvus.state import FAILED, BulkInsertState, format_create_time, state_code
 
@@ -33,6 +34,7 @@ SERVICE: Final = "/milvus.proto.milvus.MilvusService"
 IMPORT: Final = f"{SERVICE}/Import"
 GET_IMPORT_STATE: Final = f"{SERVICE}/GetImportState"
 LIST_IMPORT_TASKS: Final = f"{SERVICE}/ListImportTasks"
+GET_VERSION: Final = f"{SERVICE}/GetVersion"
 
 #: gRPC status names worth another try.
 RETRYABLE_RPC_CODES: Final = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "ABORTED"})
@@ -204,9 +206,18 @@ class GrpcProtocol:
         partition_name: str | None = None,
         db_name: str | None = None,
         options: Mapping[str, str] | None = None,
+        *,
+        idempotency_key: str | None = None,
     ) -> GrpcOperation[str]:
-        """``Import``: one unit of files (one JSON/Parquet file or the NumPy files of a batch); returns tasks[0]."""
+        """``Import``: one unit of files (one JSON/Parquet file or the NumPy files of a batch); returns tasks[0].
+
+        ``idempotency_key`` is ``ImportRequest`` field 9 (2.6.24+ and 3.0.2+ answer the first job for it).
+        """
         args = ImportArgs.check(collection_name, files, partition_name, db_name, options, default_db=self.db_name)
+        try:
+            key = "" if idempotency_key is None else check_key(idempotency_key)
+        except ValueError as error:
+            raise exc.MilvusImportConfigError(str(error)) from None
         if len(args.units) != 1:
             raise exc.MilvusImportConfigError(
                 f"gRPC Import takes one unit of files per job, got {len(args.units)}: start one import per unit, "
@@ -219,6 +230,7 @@ class GrpcProtocol:
             files=args.units[0],
             options=[pb.KeyValuePair(key=k, value=v) for k, v in args.options.items()],
             db_name=args.db_name,
+            idempotency_key=key,
         )
         response = yield self.request(IMPORT, message, db_name=args.db_name)
         assert isinstance(response, GrpcResponse)
@@ -227,6 +239,20 @@ class GrpcProtocol:
         if not answer.tasks:
             raise errors.invalid_answer(what, "the server returned no task id", server=self.server, job_id=None)
         return str(answer.tasks[0])
+
+    def server_version(self) -> GrpcOperation[str]:
+        """``GetVersion`` (e.g. ``v2.6.24``); "" when the server cannot say (an error, or no such call)."""
+        response = yield self.request(GET_VERSION, pb.GetVersionRequest())
+        assert isinstance(response, GrpcResponse)
+        if response.code != "OK":
+            return ""
+        try:
+            answer = pb.GetVersionResponse.FromString(response.body)
+        except DecodeError:
+            return ""
+        if answer.status.code or answer.status.error_code:
+            return ""
+        return str(answer.version)
 
     def get_import_state(self, job_id: str, db_name: str | None = None) -> CheckedOperation[BulkInsertState]:
         """``GetImportState`` of one task (task ids are unique across databases); the requested id is kept.

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Final
 
@@ -16,6 +17,8 @@ from airflow_provider_milvus import exceptions as exc
 from airflow_provider_milvus.protocol import errors
 from airflow_provider_milvus.protocol.arguments import ImportArgs, check_name, check_numeric_job_id
 from airflow_provider_milvus.protocol.base import MAX_RESPONSE_BYTES, HttpOperation, HttpRequest, HttpResponse
+from airflow_provider_milvus.protocol.idempotency import HEADER as KEY_HEADER
+from airflow_provider_milvus.protocol.idempotency import check_key
 from airflow_provider_milvus.state import (
     COMPLETED,
     FAILED,
@@ -347,6 +350,17 @@ def probe_two_phase(request: HttpRequest) -> HttpOperation[bool]:
 # --------------------------------------------------------------------------- requests
 
 
+def with_key(request: HttpRequest, idempotency_key: str | None) -> HttpRequest:
+    """``request`` with the ``Idempotency-Key`` header, when there is a key (checked: printable ASCII, 256 bytes)."""
+    if idempotency_key is None:
+        return request
+    try:
+        key = check_key(idempotency_key)
+    except ValueError as error:
+        raise exc.MilvusImportConfigError(str(error)) from None
+    return replace(request, headers={**request.headers, KEY_HEADER: key})
+
+
 def encode(body: Mapping[str, Any]) -> bytes:
     """JSON request body."""
     return json.dumps(body, separators=(",", ":")).encode()
@@ -404,8 +418,13 @@ class RestProtocol:
         partition_name: str | None = None,
         db_name: str | None = None,
         options: Mapping[str, str] | None = None,
+        *,
+        idempotency_key: str | None = None,
     ) -> HttpOperation[str]:
-        """``create``: start one job over all units of ``files``; returns its id."""
+        """``create``: start one job over all units of ``files``; returns its id.
+
+        ``idempotency_key`` goes in the ``Idempotency-Key`` header (2.6.24+ answer the first job for it).
+        """
         args = ImportArgs.check(collection_name, files, partition_name, db_name, options, default_db=self.db_name)
         body: dict[str, Any] = {"collectionName": args.collection_name, "files": args.units}
         if args.partition_name:
@@ -414,7 +433,7 @@ class RestProtocol:
             body["dbName"] = args.db_name
         if args.options:
             body["options"] = args.options
-        response = yield self.request("create", body, db_name=args.db_name)
+        response = yield with_key(self.request("create", body, db_name=args.db_name), idempotency_key)
         assert isinstance(response, HttpResponse)
         what = f"starting an import into {body['collectionName']!r}"
         data = require_object(

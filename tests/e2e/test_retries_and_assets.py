@@ -10,10 +10,16 @@ the case's collection and the collection's rows, and reads the final XCom:
 (c) the in-worker wait times out;
 (d) the job fails (missing file) and the retry, with the file in place, imports anew;
 (e) the deferred task is cleared: Airflow 3.3 calls the trigger's ``on_kill``, which logs that
-    Milvus 2.3 cannot cancel a running import, and the cleared task starts over with a new import.
+    Milvus 2.3 cannot cancel a running import, and the cleared task starts over with a new import;
+(f) the answer to try 1's ``create`` is lost after the server started the job: Milvus 2.3.5 ignores
+    the idempotency key (GetVersion v2.3.5), so the retry finds the job by files and creation time;
+(g) the same lost answer, dropped by the server itself: an emulated Milvus 2.6.24 (REST, in this
+    process) that honours the key; the retry sends ``create`` again with the same key and gets the
+    first job back.
 
-In (a)-(c): one job, rows counted once, the retry ends with that job's final state in XCom. In
-(d): two jobs (the failed one and the new one), rows counted once.
+In (a)-(c) and (f): one job, rows counted once, the retry ends with that job's final state in XCom. In
+(d): two jobs (the failed one and the new one), rows counted once. In (g): one job on the emulated
+server, both ``create`` requests with the same ``Idempotency-Key``.
 
 The asset pair (``example_dags/example_milvus_asset_*``): the producer imports into a collection;
 the consumer, scheduled on ``Asset("milvus://127.0.0.1:19530/default/<collection>")``, must start
@@ -34,6 +40,7 @@ from pymilvus import Collection, connections, utility
 
 from tests.airflow_env.fixtures import AirflowEnvFactory
 from tests.airflow_env.harness import AirflowEnv, AirflowEnvError, free_port
+from tests.emulator.grpc_server import MilvusEndpoint
 from tests.milvus_server.data import create_import_collection, drop_collection, write_row_json
 from tests.milvus_server.server import MilvusServer
 
@@ -46,7 +53,11 @@ CASES = {
     "c": "retry_wait_timeout",
     "d": "retry_fail_then_fix",
     "e": "retry_cleared_while_deferred",
+    "f": "retry_lost_answer",
 }
+#: (g): the lost answer on an emulated server that honours idempotency keys (not on the real Milvus).
+KEYS_CASE = "retry_lost_answer_keys"
+CREATE = "/v2/vectordb/jobs/import/create"
 PRODUCER, CONSUMER = "example_milvus_asset_producer", "example_milvus_asset_consumer"
 
 T = TypeVar("T")
@@ -122,6 +133,7 @@ def test_retries_never_import_twice_and_assets_trigger(
     milvus_server: MilvusServer, airflow_env_factory: AirflowEnvFactory, tmp_path: Path
 ) -> None:
     began = time.monotonic()
+    keys_server: MilvusEndpoint | None = None
     alias = f"e2e_{uuid.uuid4().hex[:8]}"
     connections.connect(alias=alias, host=milvus_server.host, port=str(milvus_server.port), timeout=30)
     collections = {case: create_import_collection(alias, f"retry_{case}_{uuid.uuid4().hex[:8]}") for case in CASES}
@@ -139,6 +151,10 @@ def test_retries_never_import_twice_and_assets_trigger(
         confs["d"] |= {"files": [str(missing)], "source": str(source)}
         asset_file = write_row_json(data / "asset.json", ROWS)
 
+        # (g): an emulated Milvus 2.6.24 (REST and gRPC on one port) starts the first create's job, drops its answer.
+        keys_server = MilvusEndpoint("2.6.24").start()
+        keys_server.rest.inject_close(route=CREATE, process=True)
+        keys_conn = {"conn_type": "milvus", "host": keys_server.base_url, "extra": {"protocol": "rest"}}
         conn = {"conn_type": "milvus", "host": milvus_server.uri, "extra": {"protocol": "grpc"}}
         broken = {"conn_type": "milvus", "host": f"http://127.0.0.1:{free_port()}", "extra": {"protocol": "grpc"}}
         env = airflow_env_factory(
@@ -146,11 +162,14 @@ def test_retries_never_import_twice_and_assets_trigger(
             extra_env={
                 "AIRFLOW_CONN_MILVUS_DEFAULT": json.dumps(conn),
                 "AIRFLOW_CONN_MILVUS_BROKEN": json.dumps(broken),
+                "AIRFLOW_CONN_MILVUS_KEYS": json.dumps(keys_conn),
                 "MILVUS_EXAMPLE_COLLECTION": collections["asset"].name,
             },
         )
         started = time.monotonic() - began
         runs = {case: retried(lambda d=dag_id, c=confs[case]: env.trigger_dag(d, c)) for case, dag_id in CASES.items()}
+        keys_conf = {"collection_name": "keys", "files": ["/data/keys.parquet"], "source": ""}
+        keys_run = retried(lambda: env.trigger_dag(KEYS_CASE, keys_conf))
         env.wait_for_dag(CONSUMER)
         retried(lambda: env.unpause(CONSUMER))
         producer_run = retried(lambda: env.trigger_dag(PRODUCER, {"files": [asset_file]}))
@@ -181,7 +200,7 @@ def test_retries_never_import_twice_and_assets_trigger(
                 "job_id_xcom": str(env.xcom(dag_id, runs[case], TASK, "job_id")),
             }
 
-        for case in "abc":
+        for case in "abcf":
             result = results[case]
             (job_id, state_name), *more = result["jobs"]
             assert not more and state_name == "Completed", result
@@ -205,6 +224,22 @@ def test_retries_never_import_twice_and_assets_trigger(
         assert "Milvus cannot cancel a running import" in trigger_text, trigger_text[-3000:]
         assert "First try since the task was cleared" in env.task_log(CASES["e"], runs["e"], TASK, 2)
 
+        # (g): one job on the server that honours keys; both creates carried the same key.
+        assert env.wait_for_run(KEYS_CASE, keys_run, timeout=180) == "success", env.task_log(
+            KEYS_CASE, keys_run, TASK, 2
+        )
+        keys_jobs = keys_server.rest.job_ids
+        keys_sent = [r.header("Idempotency-Key") for r in keys_server.rest.requests if r.route == CREATE]
+        keys_final = env.xcom(KEYS_CASE, keys_run, TASK)
+        assert len(keys_jobs) == 1 and keys_final["task_id"] == keys_jobs[0], (keys_jobs, keys_final)
+        assert keys_final["state_name"] == "Completed" and tries(env, KEYS_CASE, keys_run) == 2
+        assert len(keys_sent) == 2 and keys_sent[0] == keys_sent[1] and keys_sent[0], keys_sent
+        assert keys_server.grpc.count("GetVersion") == 1  # the retry asked the version; try 1 did not
+        said = f"Import job {keys_jobs[0]} is the one of idempotency key {keys_sent[0]}"
+        assert said in env.task_log(KEYS_CASE, keys_run, TASK, 2)
+        # (f): Milvus 2.3.5 ignores the key: the retry searched and reattached.
+        assert "Reattaching to import job" in env.task_log(CASES["f"], runs["f"], TASK, 2)
+
         # The log of (a)'s retry says it reattached to the job the killed try started.
         retry_log = env.task_log(CASES["a"], runs["a"], TASK, 2)
         assert "Reattaching to import job" in retry_log, retry_log[-3000:]
@@ -222,6 +257,8 @@ def test_retries_never_import_twice_and_assets_trigger(
         assert rows_in(collections["asset"]) == ROWS
         elapsed = time.monotonic() - began
     finally:
+        if keys_server is not None:
+            keys_server.stop()
         for collection in collections.values():
             drop_collection(alias, collection.name)
         connections.disconnect(alias)
@@ -230,6 +267,7 @@ def test_retries_never_import_twice_and_assets_trigger(
     print("case | jobs on the server | rows | tries | final XCom return_value")
     for case, result in results.items():
         print(f"({case}) {CASES[case]} | {result['jobs']} | {result['rows']} | {result['tries']} | {result['xcom']}")
+    print(f"(g) {KEYS_CASE} | emulated 2.6.24 jobs {keys_jobs} | keys sent {keys_sent} | {keys_final['state_name']}")
     print("(e) trigger log:", next(line for line in trigger_text.splitlines() if "cannot cancel" in line))
     print(f"asset event: {events[0]['uri']} extra={events[0]['extra']}")
     print(f"consumer run {consumer['dag_run_id']} ({consumer['run_type']}): read_import -> {read}")

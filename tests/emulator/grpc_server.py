@@ -65,6 +65,8 @@ class LegacyGrpcEmulator:
         self.rest = rest
         self.port = 0
         self.calls: list[str] = []
+        #: ``Import`` calls still to answer UNAVAILABLE after starting the job (a lost answer).
+        self.lose_import_answers = 0
         self._server: grpc.Server | None = None
 
     def start(self) -> LegacyGrpcEmulator:
@@ -73,6 +75,7 @@ class LegacyGrpcEmulator:
             "Import": self._import,
             "GetImportState": self._get_import_state,
             "ListImportTasks": self._list_import_tasks,
+            "GetVersion": self._get_version,
         }
         self._server, self.port = serve_unary({name: self._recorded(name, fn) for name, fn in methods.items()})
         return self
@@ -129,14 +132,26 @@ class LegacyGrpcEmulator:
             if refusal is not None:
                 said = refusal.payload
                 return pb.ImportResponse(status=_status(said["code"], said["message"])).SerializeToString()
-            job_id = rest.create_job(
+            job_id = rest.keyed_create(
+                db_name,
                 request.collection_name,
-                [files],
-                db_name=db_name,
-                partition_name=request.partition_name,
-                options={kv.key: kv.value for kv in request.options},
+                request.idempotency_key,
+                lambda: rest.create_job(
+                    request.collection_name,
+                    [files],
+                    db_name=db_name,
+                    partition_name=request.partition_name,
+                    options={kv.key: kv.value for kv in request.options},
+                ),
             )
+            lost, self.lose_import_answers = self.lose_import_answers > 0, max(0, self.lose_import_answers - 1)
+        if lost:  # the job runs; the client hears only that the call broke
+            context.abort(grpc.StatusCode.UNAVAILABLE, "Socket closed")
         return pb.ImportResponse(status=_status(), tasks=[int(job_id)]).SerializeToString()
+
+    def _get_version(self, raw: bytes, context: grpc.ServicerContext) -> bytes:
+        """``GetVersion``: the profile's release (e.g. ``v2.6.24``)."""
+        return pb.GetVersionResponse(status=_status(), version=self.rest.server_version).SerializeToString()
 
     def _legacy_state(self, data: dict[str, Any], *, listed: bool, created: float) -> pb.GetImportStateResponse:
         """A v2 job's progress as the shim reports it (collapsed state, two infos, id 0)."""

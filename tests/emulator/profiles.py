@@ -118,6 +118,25 @@ PROFILES: dict[str, ReleaseProfile] = {
         ),
     )
 }
+
+#: What each self-hosted release answers to gRPC ``GetVersion``.
+_VERSIONS = {"2.4.0": "v2.4.0", "2.4.13": "v2.4.13", "2.5": "v2.5.10", "2.6-early": "v2.6.3", "2.6-late": "v2.6.20"}
+_VERSIONS["3.0"] = "v3.0.1"
+for _name, _version in _VERSIONS.items():
+    PROFILES[_name].knobs["server_version"] = _version
+# Idempotency keys (spec section 7, reported): from 2.6.24 and 3.0.2 a repeated key answers the first job.
+PROFILES["2.6.24"] = ReleaseProfile(
+    "2.6.24",
+    knobs={**_V26_LATE, "idempotency": True, "server_version": "v2.6.24"},
+    facts=("idempotency key honoured (Idempotency-Key, ImportRequest field 9)", "createTime", "not found 2101"),
+    legacy_grpc=True,
+)
+PROFILES["3.0.2"] = ReleaseProfile(
+    "3.0.2",
+    knobs={**_V26_LATE, "two_phase": True, "idempotency": True, "server_version": "v3.0.2"},
+    facts=("idempotency key honoured", "two-phase", "createTime", "not found 2101"),
+    legacy_grpc=True,
+)
 REST_PROFILES = tuple(name for name, p in PROFILES.items() if p.mode == "rest")
 CLOUD_PROFILES = tuple(name for name, p in PROFILES.items() if p.mode == "cloud")
 

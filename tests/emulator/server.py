@@ -74,6 +74,13 @@ sets the knobs below as that release behaves; explicit knobs still win.
   Without it both routes answer 404.
 - ``cloud_get_progress_routed`` (cloud): route ``/getProgress`` (default on); with ``cloud_describe_routed``
   the cloud serves getProgress, describe or both.
+- ``idempotency`` (2.6.24+, 3.0.2+; spec section 7, reported): a ``create`` whose ``Idempotency-Key`` header
+  (gRPC: ``ImportRequest.idempotency_key``) the server saw for the same collection within
+  ``IDEMPOTENCY_TTL`` emulated seconds answers the first job's id and starts nothing. Off: the key is ignored.
+- ``server_version``: what gRPC ``GetVersion`` answers (``tests/emulator/grpc_server.py``).
+
+A lost answer (the server starts the job, the client never hears):
+``inject_close(route="/v2/vectordb/jobs/import/create", process=True)``.
 
 Other errors, as in the spec: unknown routes and non-POST methods answer HTTP 404 ``404 page not found``
 (text/plain, gin's default); a malformed body gives 1801 "can only accept json format request, error: ..."
@@ -131,6 +138,8 @@ __all__ = [
 IMPORT_PREFIX = "/v2/vectordb/jobs/import"
 DEFAULT_CLUSTER_ID = "in03-0123456789abcde"
 DEFAULT_API_KEY = "emulator-api-key"
+#: Emulated seconds a server that honours idempotency keys remembers one ("about 24 hours", spec section 7).
+IDEMPOTENCY_TTL = 86_400.0
 
 JSON_CONTENT_TYPE = "application/json; charset=utf-8"
 
@@ -703,6 +712,8 @@ class ImportEmulator:
         two_phase: bool = False,
         commit_duration: float = 0.2,
         cloud_get_progress_routed: bool = True,
+        idempotency: bool = False,
+        server_version: str = "",
         profile: str = "",
     ) -> None:
         """Configure the emulator; nothing listens until ``start()``."""
@@ -757,6 +768,9 @@ class ImportEmulator:
         self.two_phase = two_phase
         self.commit_duration = commit_duration
         self.cloud_get_progress_routed = cloud_get_progress_routed
+        self.idempotency = idempotency
+        self.server_version = server_version
+        self._keys: dict[tuple[str, str, str], tuple[str, float]] = {}
         self.profile = profile
 
         self._lock = threading.RLock()
@@ -1477,15 +1491,32 @@ class ImportEmulator:
             error = self._collection_error(db_name, collection) or self._limits_error(payload["files"])
             if error is not None:
                 return error
-            job_id = self._new_job(
-                collection,
-                payload["files"],
+            job_id = self.keyed_create(
                 db_name,
-                payload.get("partitionName") or "",
-                dict(payload.get("options") or {}),
-                None,
+                collection,
+                headers.get("Idempotency-Key") or "",
+                lambda: self._new_job(
+                    collection,
+                    payload["files"],
+                    db_name,
+                    payload.get("partitionName") or "",
+                    dict(payload.get("options") or {}),
+                    None,
+                ),
             )
         return self._success({self._id_key(): job_id})
+
+    def keyed_create(self, db_name: str, collection: str, key: str, create: Callable[[], str]) -> str:
+        """``create()``, unless this server honours keys and saw ``key`` for the collection lately: that job's id."""
+        now = self.clock.now()
+        with self._lock:
+            seen = self._keys.get((db_name, collection, key)) if self.idempotency and key else None
+            if seen is not None and now - seen[1] < IDEMPOTENCY_TTL:
+                return seen[0]
+            job_id = create()
+            if self.idempotency and key:
+                self._keys[(db_name, collection, key)] = (job_id, now)
+            return job_id
 
     def _rest_progress(self, payload: dict[str, Any], headers: Message) -> _Reply:
         """POST /describe and /get_progress (Milvus)."""
@@ -1601,6 +1632,7 @@ class ImportEmulator:
             "objectUrl": ("string", False),
             "objectUrls": ("files", False),
             "dataPaths": ("files", False),
+            "volumeName": ("string", False),
             "accessKey": ("string", False),
             "secretKey": ("string", False),
             "token": ("string", False),
@@ -1611,6 +1643,8 @@ class ImportEmulator:
         if payload.get("objectUrls"):
             files = payload["objectUrls"]
         elif payload.get("dataPaths"):
+            if not payload.get("volumeName"):
+                return self._missing("CreateImportJob", "volumeName")
             files = payload["dataPaths"]
         elif payload.get("objectUrl"):
             files = [[payload["objectUrl"]]]

@@ -8,8 +8,11 @@ from collections.abc import Callable
 import pytest
 
 from tests.emulator.profiles import PROFILES, REST_PROFILES, profile
-from tests.emulator.server import ImportEmulator
+from tests.emulator.server import IDEMPOTENCY_TTL, ImportEmulator
 from tests.emulator.test_emulator import post
+
+LATE = ("2.6-late", "3.0", "2.6.24", "3.0.2")
+TWO_PHASE = ("3.0", "3.0.2")
 
 
 def started(make_emulator: Callable[..., ImportEmulator], name: str, **knobs: object) -> ImportEmulator:
@@ -30,15 +33,15 @@ def test_routes_file_names_create_time_and_codes(make_emulator: Callable[..., Im
         assert re.fullmatch(r'id:\d+ paths:"a/1\.npy" paths:"a/2\.npy" ', file_name), file_name
     else:
         assert file_name == "[a/1.npy a/2.npy]"
-    assert ("createTime" in progress) is (name in ("2.6-late", "3.0"))
+    assert ("createTime" in progress) is (name in LATE)
     gone = post(emulator, "get_progress", {"jobId": "1"}).json()
-    assert gone["code"] == (2101 if name in ("2.6-late", "3.0") else 2100)
+    assert gone["code"] == (2101 if name in LATE else 2100)
     assert "import job does not exist, jobID=1" in gone["message"]
     bad = post(emulator, "get_progress", {"jobId": "abc"}).json()
-    assert bad["code"] == (1100 if name in ("2.6-late", "3.0") else 2100)
+    assert bad["code"] == (1100 if name in LATE else 2100)
     two_phase = post(emulator, "commit", {"jobId": job_id})
-    assert two_phase.status_code == (200 if name == "3.0" else 404)
-    assert post(emulator, "abort", {"jobId": job_id}).status_code == (200 if name == "3.0" else 404)
+    assert two_phase.status_code == (200 if name in TWO_PHASE else 404)
+    assert post(emulator, "abort", {"jobId": job_id}).status_code == (200 if name in TWO_PHASE else 404)
 
 
 @pytest.mark.parametrize("name", REST_PROFILES)
@@ -100,3 +103,21 @@ def test_cloud_progress_routes(make_emulator: Callable[..., ImportEmulator], nam
     statuses = {route: post(emulator, route, body).status_code for route in ("getProgress", "describe")}
     expected = {"cloud-getProgress": (200, 404), "cloud-describe": (404, 200), "cloud-both": (200, 200)}[name]
     assert (statuses["getProgress"], statuses["describe"]) == expected
+
+
+@pytest.mark.parametrize("name", REST_PROFILES)
+def test_idempotency_key_per_release(make_emulator: Callable[..., ImportEmulator], name: str) -> None:
+    """2.6.24 and 3.0.2 answer a repeated key (same collection, within ~24 h) with the first job; others ignore it."""
+    emulator = started(make_emulator, name)
+    honoured = name in ("2.6.24", "3.0.2")
+
+    def create(collection: str, key: str) -> str:
+        body = {"collectionName": collection, "files": [["a.parquet"]]}
+        return str(post(emulator, "create", body, headers={"Idempotency-Key": key}).json()["data"]["jobId"])
+
+    first = create("c", "k1")
+    assert (create("c", "k1") == first) is honoured
+    assert create("c", "k2") != first and create("other", "k1") != first
+    emulator.advance(IDEMPOTENCY_TTL + 1)
+    assert create("c", "k1") != first
+    assert emulator.server_version.startswith("v") and emulator.idempotency is honoured

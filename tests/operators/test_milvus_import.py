@@ -21,7 +21,7 @@ FAILED = BulkInsertState(task_id="42", state=1, failed_reason="failed to get fil
 def fake_server(monkeypatch: pytest.MonkeyPatch, states: list[BulkInsertState]) -> list[tuple[Any, ...]]:
     calls: list[tuple[Any, ...]] = []
 
-    def start_import(self: MilvusImportHook, *args: Any) -> str:
+    def start_import(self: MilvusImportHook, *args: Any, idempotency_key: str | None = None) -> str:
         calls.append(args)
         return "42"
 

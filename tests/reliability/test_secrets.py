@@ -47,7 +47,19 @@ def b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
 
-NEEDLES = (PASSWORD, TOKEN, API_KEY, b64(USER_PASSWORD), b64(TOKEN), b64(API_KEY), b64(PASSWORD))
+#: Bucket keys of a storage connection (``storage_conn_id``): the secret key and the session token.
+BUCKET_SECRET, BUCKET_SESSION = "bk-5Vt7rQ-sekret-BUCKET", "st-8Lm2wE-sekret-SESSION"
+NEEDLES = (
+    PASSWORD,
+    TOKEN,
+    API_KEY,
+    b64(USER_PASSWORD),
+    b64(TOKEN),
+    b64(API_KEY),
+    b64(PASSWORD),
+    BUCKET_SECRET,
+    BUCKET_SESSION,
+)
 LOGGERS = (
     "airflow",
     "airflow.task",
@@ -505,3 +517,45 @@ def test_a_server_that_echoes_the_credential(
     found = TOKEN in str(caught.value)
     TALLY.secrets_echoed += int(found)
     assert not found, str(caught.value)
+
+
+def test_bucket_keys_of_a_storage_connection(
+    scan: Scanner, make_emulator: Callable[..., ImportEmulator], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``storage_conn_id``: the keys reach the cloud's create body and nothing else: logs, rendered fields,
+    XCom, trigger kwargs, lineage, and the error of a server that echoes them."""
+    from airflow.sdk.exceptions import TaskDeferred
+
+    emulator = make_emulator(mode="cloud", speed=0, token=API_KEY)
+    conn = cloud_conn(monkeypatch, emulator)
+    bucket = {"conn_type": "aws", "login": "AKIAEXAMPLE", "password": BUCKET_SECRET}
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_REL_SEC_BUCKET", json.dumps(bucket | {"extra": {"aws_session_token": BUCKET_SESSION}})
+    )
+    operator = MilvusImportOperator(
+        task_id="load",
+        collection_name="articles",
+        files=["s3://b/a.parquet"],
+        milvus_conn_id=conn,
+        storage_conn_id="rel_sec_bucket",
+        poll_interval=POLL,
+    )
+    context = make_context()
+    with pytest.raises(TaskDeferred) as deferred:
+        operator.execute(context)
+    sent = emulator.requests[-1].json
+    assert (sent["secretKey"], sent["token"]) == (BUCKET_SECRET, BUCKET_SESSION)  # sent, never shown
+    scan.add("deferred trigger", deferred.value.trigger)
+    scan.add("trigger kwargs", deferred.value.trigger.serialize())
+    scan.add("xcom", context["ti"].pushed)
+    scan.add("rendered fields", {f: getattr(operator, f) for f in operator.template_fields})
+    scan.add("operator", operator)
+    scan.add("lineage", operator.get_openlineage_facets_on_start())
+    body = f'{{"code": 1100, "message": "bad credentials secretKey={BUCKET_SECRET} token={BUCKET_SESSION}"}}'
+    emulator.inject_status(200, body=body, content_type="application/json", route="/v2/vectordb/jobs/import/create")
+    with pytest.raises(exc.MilvusImportError) as failed:
+        operator.execute(make_context())
+    scan.add("error", failed.value)
+    found = BUCKET_SECRET in str(failed.value)
+    TALLY.secrets_echoed += int(found)
+    assert not found, str(failed.value)

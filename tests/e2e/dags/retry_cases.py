@@ -13,6 +13,10 @@ here, out of the package); later tries run the operator unchanged:
   place (from ``source``) before its own start.
 - ``cleared_while_deferred``: the deferred wait of try 1 reads through ``milvus_broken`` with no
   practical limit, so the task stays deferred until the test clears it.
+- ``lost_answer``: the server starts try 1's import but its answer is lost (the call raises a
+  connection error after the server accepted it): no job id reaches the task.
+- ``lost_answer_keys``: the same, made by the server itself: the test has the emulated Milvus 2.6.24
+  behind ``milvus_keys`` drop the answer of the first ``create`` (nothing in the DAG is faulty).
 
 Trigger each DAG with ``{"collection_name": ..., "files": [...], "source": ...}``.
 """
@@ -27,9 +31,18 @@ from typing import Any
 
 from airflow.sdk import DAG, Param
 
+from airflow_provider_milvus.exceptions import MilvusImportConnectionError
 from airflow_provider_milvus.operators.milvus_import import MilvusImportOperator
 
-CASES = ("kill_after_start", "wait_error", "wait_timeout", "fail_then_fix", "cleared_while_deferred")
+CASES = (
+    "kill_after_start",
+    "wait_error",
+    "wait_timeout",
+    "fail_then_fix",
+    "cleared_while_deferred",
+    "lost_answer",
+    "lost_answer_keys",
+)
 
 
 class FaultyImport(MilvusImportOperator):
@@ -46,6 +59,14 @@ class FaultyImport(MilvusImportOperator):
         first = context["ti"].try_number == 1
         if self.fault == "fail_then_fix" and not first:
             shutil.copyfile(self.source, self.files[0])
+        if self.fault == "lost_answer" and first:
+            start = self.hook.start_import
+
+            def answer_lost(*args: Any, **kwargs: Any) -> str:
+                start(*args, **kwargs)  # the server starts the job...
+                raise MilvusImportConnectionError("the answer was lost (test fault)", server="milvus")  # ...unheard
+
+            self.hook.start_import = answer_lost  # type: ignore[method-assign]
         job_id = super().submit_job(context)
         if self.fault == "kill_after_start" and first:
             os.kill(os.getpid(), signal.SIGKILL)
@@ -80,6 +101,7 @@ for case in CASES:
             source="{{ params.source }}",
             collection_name="{{ params.collection_name }}",
             files="{{ params.files }}",
+            milvus_conn_id="milvus_keys" if case == "lost_answer_keys" else "milvus_default",
             deferrable=case != "wait_timeout",
             poll_interval=0.5,
             retries=2,
