@@ -53,6 +53,7 @@ CORE_TESTS = (
     "tests/test_config.py",
     "tests/test_settings.py",
     "tests/test_state.py",
+    "tests/test_storage.py",
     "tests/protocol",
     "tests/hooks",
     "tests/sensors",
