@@ -435,6 +435,17 @@ def run_test(form: FormDriver, env: AirflowEnv, conn_id: str) -> tuple[dict[str,
     return answer, None, time.monotonic() - began
 
 
+def add_and_test(
+    form: FormDriver, env: AirflowEnv, conn_id: str, host: str, port: int, protocol: str
+) -> tuple[dict[str, Any], Locator | None, float]:
+    """Add a connection in the form (``auto``: the Protocol field left empty), save it, press Test."""
+    extras = {"timeout": "20"} if protocol == "auto" else {"protocol": protocol, "timeout": "20"}
+    form.open_add_form()
+    form.fill(conn_id, host=host, port=port, extras=extras)
+    form.save(conn_id)
+    return run_test(form, env, conn_id)
+
+
 # ------------------------------------------------------------------------------------------ tests
 
 
@@ -490,13 +501,10 @@ def test_form_test_says_yes_for_the_real_milvus(
     form: FormDriver, airflow_ui: AirflowEnv, running_milvus_server: MilvusServer, protocol: str
 ) -> None:
     """The real Milvus 2.3.5 (gRPC only): Test over gRPC, and with ``auto`` left empty, which must find gRPC."""
-    conn_id, server = f"milvus_ui_real_{protocol}", running_milvus_server
-    extras = {"timeout": "20"} if protocol == "auto" else {"protocol": protocol, "timeout": "20"}
-    form.open_add_form()
-    form.fill(conn_id, host=server.uri, port=server.port, extras=extras)
-    form.save(conn_id)
-
-    answer, shown, seconds = run_test(form, airflow_ui, conn_id)
+    server = running_milvus_server
+    answer, shown, seconds = add_and_test(
+        form, airflow_ui, f"milvus_ui_real_{protocol}", server.uri, server.port, protocol
+    )
     assert answer["status"] is True, answer
     expected = rf"Connected to {re.escape(server.uri)} over grpc: \d+ import job\(s\) visible"
     assert re.fullmatch(expected, answer["message"]), answer
@@ -509,14 +517,10 @@ def test_form_test_says_yes_for_the_real_milvus(
 def test_form_test_fails_clearly_when_nothing_listens(
     form: FormDriver, page: Page, airflow_ui: AirflowEnv, protocol: str, screenshot_dir: Path
 ) -> None:
-    """A connection to a port where nothing listens: Test fails fast and says which server is unreachable."""
-    conn_id, port = f"milvus_ui_unreachable_{protocol}", free_port()
-    extras = {"timeout": "5"} if protocol == "auto" else {"protocol": protocol, "timeout": "5"}  # auto: left empty
-    form.open_add_form()
-    form.fill(conn_id, host=f"http://127.0.0.1:{port}", port=port, extras=extras)
-    form.save(conn_id)
-
-    answer, shown, seconds = run_test(form, airflow_ui, conn_id)
+    """A connection to a port where nothing listens: Test fails and says which server is unreachable."""
+    port = free_port()
+    conn_id, host = f"milvus_ui_unreachable_{protocol}", f"http://127.0.0.1:{port}"
+    answer, shown, seconds = add_and_test(form, airflow_ui, conn_id, host, port, protocol)
     assert answer["status"] is False, answer
     message = answer["message"]
     assert f"127.0.0.1:{port}" in message, message
