@@ -58,12 +58,13 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
 
 #: How the standard connection fields are shown for a ``milvus`` connection. Airflow 3.3 reads the
 #: relabelling and the standard fields' placeholders; older forms also read the extras' placeholders.
+#: Schema is hidden on every form: the database is asked once, as the extra ``db_name`` (a Schema set
+#: outside the form, e.g. in a connection URI, is still read as its fallback).
 UI_FIELD_BEHAVIOUR: dict[str, Any] = {
-    "hidden-fields": ["extra"],
+    "hidden-fields": ["extra", "schema"],
     # Password and Port too: the Airflow 3.0 and 3.1 forms label unrelabelled fields in lower case.
     "relabeling": {
         "host": "Milvus URI",
-        "schema": "Database (fallback)",
         "login": "User",
         "password": "Password",
         "port": "Port",
@@ -73,7 +74,6 @@ UI_FIELD_BEHAVIOUR: dict[str, Any] = {
         "port": "19530",
         "login": "root",
         "password": "Milvus password",
-        "schema": "default",
         "token": "user:password or API key",
         "db_name": "default",
         "protocol": "auto",

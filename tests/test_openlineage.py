@@ -4,7 +4,9 @@ or object store as their URIs say), the output is the collection, with the row c
 (after the deferral). Without the OpenLineage provider the operator imports and runs unchanged.
 
 Each run is a fresh Python process (a fresh AIRFLOW_HOME and Airflow's plugins loaded with the
-transport configured), against the REST v2 emulator.
+transport configured), against the REST v2 emulator. The process runs outside the checkout with
+``PYTHONSAFEPATH`` and no ``PYTHONPATH``, and must import the very provider this test process imports:
+the installed wheel in a matrix leg, never the source beside it.
 """
 
 from __future__ import annotations
@@ -19,13 +21,20 @@ from typing import Any
 
 import pytest
 
+import airflow_provider_milvus
 from airflow_provider_milvus.openlineage import file_dataset_name
 from tests.emulator.server import ImportEmulator
 
-REPO = Path(__file__).resolve().parents[1]
 FILES = [["/data/articles/1.parquet"], ["s3://bucket/articles/2.parquet"]]
 
-RUN_DAG = """
+PROVIDER_FILE = """
+import airflow_provider_milvus
+print("PROVIDER_FILE", airflow_provider_milvus.__file__)
+"""
+
+RUN_DAG = (
+    PROVIDER_FILE
+    + """
 from airflow.sdk import DAG
 from airflow_provider_milvus.operators.milvus_import import MilvusImportOperator
 
@@ -35,8 +44,11 @@ with DAG("ol_import", schedule=None) as dag:
 if __name__ == "__main__":
     print("RUN_STATE", dag.test().state)
 """
+)
 
-NO_OPENLINEAGE = """
+NO_OPENLINEAGE = (
+    PROVIDER_FILE
+    + """
 import sys
 from airflow_provider_milvus.events import make_event
 from airflow_provider_milvus.operators.milvus_import import MilvusImportOperator
@@ -52,17 +64,23 @@ loaded = [m for m in sys.modules if m.startswith(("openlineage", "airflow.provid
 assert loaded in ([], ["airflow.providers.openlineage.get_provider_info"]), loaded
 print("UNCHANGED")
 """
+)
 
 
 def python(args: list[str], env: dict[str, str], timeout: float = 240) -> str:
-    result = subprocess.run([sys.executable, *args], env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout)
+    """Run Python in ``env`` outside the checkout; it must have imported the provider this process tests."""
+    cwd = Path(env["AIRFLOW_HOME"]).parent
+    result = subprocess.run([sys.executable, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
     assert result.returncode == 0, f"{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
+    imported = [line.split(" ", 1)[1] for line in result.stdout.splitlines() if line.startswith("PROVIDER_FILE ")]
+    assert imported and set(imported) == {airflow_provider_milvus.__file__}, f"imported {imported}, not the tested one"
     return result.stdout
 
 
 def airflow_env(home: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
-    env |= {"AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "PYTHONPATH": str(REPO)}
+    """No PYTHONPATH and PYTHONSAFEPATH: the checkout is never on the process's sys.path ahead of site-packages."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "PYTHONPATH"))}
+    env |= {"AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "PYTHONSAFEPATH": "1"}
     return env | extra
 
 

@@ -341,9 +341,10 @@ class MilvusImportHook(BaseHook):
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
         """Relabelled standard fields and placeholders of the form before Airflow 3.2 (its keys are snake_case).
 
-        Nothing is hidden there: Airflow 2.11's Test button fails in its JavaScript when Extra is hidden.
+        Only Schema is hidden there (the database is the extra ``db_name``, one field as on 3.2+): Airflow
+        2.11's Test button fails in its JavaScript when Extra is hidden.
         """
         from airflow_provider_milvus.get_provider_info import UI_FIELD_BEHAVIOUR
 
         legacy = {key.replace("-", "_"): value for key, value in UI_FIELD_BEHAVIOUR.items()}
-        return {**legacy, "hidden_fields": []}
+        return {**legacy, "hidden_fields": [f for f in UI_FIELD_BEHAVIOUR["hidden-fields"] if f != "extra"]}

@@ -93,9 +93,10 @@ Test controls
 ``script_next_job(...)``, ``create_job(...)``, ``job(job_id)``, ``commit_job`` (3.0 profile); observability:
 ``requests``, ``request_count(route)``, ``rate_limited_count(route)``, ``open_connections``,
 ``max_concurrent_connections``, ``max_concurrent_requests``, ``reset()``; faults: ``inject_status``,
-``inject_reset``, ``inject_close``, ``inject_slow``, ``inject_garbage``, ``inject_oversized``,
-``clear_faults``; availability: ``stop()`` / ``start()`` on the same port keeping the jobs,
-``pause(hang=...)`` / ``resume()``.
+``inject_reset``, ``inject_close``, ``inject_slow``, ``inject_hold`` (until ``fault.release()``: concurrency
+made exact), ``inject_garbage``, ``inject_oversized``, ``clear_faults``; ``rate_clock`` (the rate window's
+time source, ``time.monotonic``; a test may freeze it); availability: ``stop()`` / ``start()`` on the same
+port keeping the jobs, ``pause(hang=...)`` / ``resume()``.
 """
 
 from __future__ import annotations
@@ -140,6 +141,8 @@ DEFAULT_CLUSTER_ID = "in03-0123456789abcde"
 DEFAULT_API_KEY = "emulator-api-key"
 #: Emulated seconds a server that honours idempotency keys remembers one ("about 24 hours", spec section 7).
 IDEMPOTENCY_TTL = 86_400.0
+#: Longest an ``inject_hold`` fault holds a request when the test never releases it (seconds).
+HOLD_LIMIT = 120.0
 
 JSON_CONTENT_TYPE = "application/json; charset=utf-8"
 
@@ -255,6 +258,12 @@ class Fault:
     size: int = 0
     process: bool = False
     applied: int = 0
+    hold: threading.Event | None = None
+
+    def release(self) -> None:
+        """Let the requests held by an ``inject_hold`` fault go on (the held ones and any later)."""
+        if self.hold is not None:
+            self.hold.set()
 
     def matches(self, route: str) -> bool:
         """Return True if this fault applies to ``route``."""
@@ -487,7 +496,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             fault = emulator._take_fault(route)
             record = emulator._record(method, self.path, route, self.headers, body, self.client_address, fault)
             if fault is not None and fault.kind == "slow":
-                emulator._sleep(fault.seconds)
+                emulator._sleep(fault.seconds, fault.hold)
                 fault = None
             if fault is not None and fault.kind in ("status", "reset", "close") and not fault.process:
                 self._apply_fault(fault, None, record)
@@ -796,6 +805,8 @@ class ImportEmulator:
         self._wake = threading.Event()
         self._gate = threading.Event()
         self._gate.set()
+        self._holds: list[threading.Event] = []
+        self.rate_clock: Callable[[], float] = time.monotonic
 
     @classmethod
     def for_profile(cls, name: str, **knobs: Any) -> ImportEmulator:
@@ -881,6 +892,9 @@ class ImportEmulator:
                     socket.socket.shutdown(conn, socket.SHUT_RDWR)
             self._wake.set()
             self._gate.set()
+            with self._lock:
+                for hold in self._holds:
+                    hold.set()
             if self._thread is not None:
                 self._thread.join(timeout=5)
                 self._thread = None
@@ -1012,6 +1026,13 @@ class ImportEmulator:
     def inject_slow(self, seconds: float, *, count: int = 1, route: str | None = None) -> Fault:
         """Sleep ``seconds`` before handling the request normally."""
         return self._add_fault(Fault("slow", route, count, seconds=seconds))
+
+    def inject_hold(self, *, count: int = 1, route: str | None = None) -> Fault:
+        """Hold the next ``count`` requests unanswered until ``fault.release()`` (or a stop), then answer them."""
+        hold = threading.Event()
+        with self._lock:
+            self._holds.append(hold)
+        return self._add_fault(Fault("slow", route, count, seconds=HOLD_LIMIT, hold=hold))
 
     def inject_garbage(self, kind: str, *, count: int = 1, route: str | None = None) -> Fault:
         """Process the request, then answer a broken body of ``kind`` (see GARBAGE_KINDS)."""
@@ -1207,10 +1228,12 @@ class ImportEmulator:
                 return False
         return self._server is not None
 
-    def _sleep(self, seconds: float) -> None:
-        """Sleep, waking early if the emulator stops."""
-        if seconds > 0:
+    def _sleep(self, seconds: float, hold: threading.Event | None = None) -> None:
+        """Sleep, waking early if the emulator stops (or ``hold`` is released)."""
+        if seconds > 0 and hold is None:
             self._wake.wait(seconds)
+        elif hold is not None:
+            hold.wait(seconds)
 
     def _record(
         self,
@@ -1285,7 +1308,7 @@ class ImportEmulator:
         """Sliding one-second window per (credential, route)."""
         if self.rate_limit is None:
             return False
-        now = time.monotonic()
+        now = self.rate_clock()
         key = (headers.get("Authorization", ""), route)
         with self._lock:
             window = self._rate_windows[key]

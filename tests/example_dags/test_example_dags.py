@@ -20,10 +20,12 @@ from pymilvus import Collection
 from airflow_provider_milvus.triggers.milvus_import import MilvusImportTrigger
 from tests.airflow_versions import dag_bag, xcom_values
 from tests.emulator.server import ImportEmulator
-from tests.milvus_server.data import write_row_json
+from tests.milvus_server.data import write_numpy_files
 from tests.milvus_server.server import MilvusServer
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "example_dags"
+#: Rows of the real-Milvus import the sensor must wait for in the triggerer (see the test).
+DEFERRED_ROWS = 2_000_000
 
 
 @pytest.fixture(scope="session")
@@ -48,6 +50,17 @@ def trigger_runs(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
 
     monkeypatch.setattr(MilvusImportTrigger, "run", run)
     return runs
+
+
+def finish_once_deferred(monkeypatch: pytest.MonkeyPatch, emulator: ImportEmulator) -> None:
+    """The emulator's clock stands still until a trigger runs, then jumps an hour: the task must defer."""
+    run = MilvusImportTrigger.run
+
+    def deferred_run(self: MilvusImportTrigger) -> Any:
+        emulator.advance(3600.0)
+        return run(self)
+
+    monkeypatch.setattr(MilvusImportTrigger, "run", deferred_run)
 
 
 @pytest.fixture
@@ -96,34 +109,37 @@ def test_import_then_gate_on_real_milvus(
     trigger_runs: list[dict[str, Any]],
 ) -> None:
     milvus_connection({"host": running_milvus_server.uri})  # protocol auto: finds gRPC on 2.3
-    path = write_row_json(data_dir / "rows.json", 20000)
+    # Two million rows are seconds of work for Milvus (about 5 s here, longer under load): the import
+    # cannot end before the sensor's first read, right after start_import, so the sensor must defer.
+    files = write_numpy_files(data_dir / "big", DEFERRED_ROWS)
     run = dag_named("example_milvus_import_then_gate").test(
-        run_conf={"collection_name": import_collection.name, "files": [path]}
+        run_conf={"collection_name": import_collection.name, "files": files}
     )
     assert run.state == "success", states(run)
-    # On a loaded machine Milvus can finish before the sensor's first read: the sensor then ends at once
-    # without deferring (as documented); otherwise it deferred exactly once, over gRPC.
-    assert [trigger["protocol"] for trigger in trigger_runs] in ([], ["grpc"])
     values = xcoms(run.run_id)
     job_id = values[("start_import", "job_id")]
+    assert [(trigger["job_id"], trigger["protocol"]) for trigger in trigger_runs] == [(job_id, "grpc")], (
+        "the sensor must defer exactly once, over gRPC"
+    )
     state = values[("wait_for_import", "return_value")]
     assert state["task_id"] == job_id
-    assert all(trigger["job_id"] == job_id for trigger in trigger_runs)
     assert (state["state_name"], state["row_count"], state["collection_name"]) == (
         "Completed",
-        20000,
+        DEFERRED_ROWS,
         import_collection.name,
     )
-    assert values[("check_rows", "return_value")] == 20000
+    assert values[("check_rows", "return_value")] == DEFERRED_ROWS
 
 
 def test_import_then_gate_on_rest_emulator(
     airflow_db: None,
+    monkeypatch: pytest.MonkeyPatch,
     make_emulator: Callable[..., ImportEmulator],
     milvus_connection: Callable[[dict[str, Any]], None],
     trigger_runs: list[dict[str, Any]],
 ) -> None:
-    emulator = make_emulator(mode="rest", job_duration=4, token="root:Milvus")
+    emulator = make_emulator(mode="rest", speed=0, job_duration=4, token="root:Milvus")
+    finish_once_deferred(monkeypatch, emulator)
     milvus_connection({"host": emulator.base_url, "login": "root", "password": "Milvus"})
     run = dag_named("example_milvus_import_then_gate").test(
         run_conf={"collection_name": "articles", "files": ["/data/articles/1.parquet"]}
@@ -162,16 +178,18 @@ def test_failure_handling_reads_the_reason_on_real_milvus(
 
 def test_sensor_on_an_external_job_on_rest_emulator(
     airflow_db: None,
+    monkeypatch: pytest.MonkeyPatch,
     make_emulator: Callable[..., ImportEmulator],
     milvus_connection: Callable[[dict[str, Any]], None],
     trigger_runs: list[dict[str, Any]],
 ) -> None:
-    emulator = make_emulator(mode="rest", job_duration=3)
+    emulator = make_emulator(mode="rest", speed=0, job_duration=3)
+    finish_once_deferred(monkeypatch, emulator)
     job = emulator.create_job("articles", [["/data/1.parquet"]])
     milvus_connection({"host": emulator.base_url, "extra": {"protocol": "rest"}})
     run = dag_named("example_milvus_sensor_external_job").test(run_conf={"job_id": job})
     assert run.state == "success", states(run)
-    assert trigger_runs and trigger_runs[0]["job_id"] == job
+    assert [trigger["job_id"] for trigger in trigger_runs] == [job]
     assert xcoms(run.run_id)[("wait_for_external_import", "return_value")]["state_name"] == "Completed"
 
 

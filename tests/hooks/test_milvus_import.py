@@ -215,7 +215,8 @@ def test_legacy_field_behaviour_passes_the_installed_airflows_schema() -> None:
     schema_path = Path(airflow.__file__).parent / "customized_form_field_behaviours.schema.json"
     behaviour = MilvusImportHook.get_ui_field_behaviour()
     jsonschema.validate(behaviour, json.loads(schema_path.read_text()))
-    assert behaviour["hidden_fields"] == []  # a hidden Extra breaks the Test button of Airflow 2.11's form
+    assert behaviour["hidden_fields"] == ["schema"]  # a hidden Extra breaks the Test button of Airflow 2.11's form
+    assert "schema" not in behaviour["relabeling"]  # one database field: the extra db_name
 
 
 def test_legacy_form_widgets_follow_conn_fields() -> None:

@@ -95,11 +95,10 @@ def judge(
 
 @dataclass
 class Watched:
-    """What one watch saw: the single event, the faults and how long it took."""
+    """What one watch saw: the single event and the faults."""
 
     event: dict[str, Any]
     faults: list[Fault]
-    elapsed: float
 
     @property
     def injected(self) -> int:
@@ -128,7 +127,6 @@ async def watch(
         end_time=time.time() + end_in if end_in is not None else None,
         coalesce=coalesce,
     )
-    started = time.monotonic()
     task = asyncio.create_task(events_of(trigger, timeout))
     faults: list[Fault] = []
     if after_first_read:
@@ -144,7 +142,7 @@ async def watch(
     events = await task
     emulator.clear_faults()
     assert len(events) == 1, f"exactly one event, got {events}"
-    return Watched(events[0], faults, time.monotonic() - started)
+    return Watched(events[0], faults)
 
 
 # --------------------------------------------------------------------------- fault makers
@@ -398,63 +396,41 @@ async def test_refused_credentials_are_not_retried(
     assert emulator.request_count() <= 2, "a refused credential must not be retried"
 
 
-async def test_retry_after_is_honoured_by_the_trigger(
-    make_emulator: Callable[..., ImportEmulator], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """After ``429 Retry-After: 1`` the default (coalescing) trigger must not ask again within that second."""
-    emulator = make_emulator(mode="rest", speed=0, job_duration=100)
-    conn = rest_conn(monkeypatch, emulator)
-    job = running_job(emulator)
-    during: list[int] = []
+def gap_after_the_429(emulator: ImportEmulator) -> float:
+    """Seconds between the request answered 429 and the next one, as the emulator recorded them.
 
-    async def inject(em: ImportEmulator) -> list[Fault]:
-        fault = em.inject_status(429, retry_after="1", count=1)
-        await until(lambda: fault.applied >= 1)
-        before = em.request_count()
-        await asyncio.sleep(0.8)
-        during.append(em.request_count() - before)
-        return [fault]
-
-    watched = await watch(emulator, job, conn, inject)
-    honoured = during[0] == 0
-    TALLY.fault(
-        "HTTP 429 Retry-After: 1 (honoured?)",
-        injected=1,
-        outcome=watched.event["status"],
-        survived=honoured and watched.event["status"] == "success",
-    )
-    assert watched.event["status"] == "success"
-    assert during[0] == 0, (
-        f"{during[0]} requests reached the server within 0.8 s of 'Retry-After: 1' "
-        "(the shared poller keeps polling at poll_interval while the trigger backs off)"
-    )
-
-
-async def test_retry_after_is_honoured_per_job(
-    make_emulator: Callable[..., ImportEmulator], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    emulator = make_emulator(mode="rest", speed=0, job_duration=100)
-    conn = rest_conn(monkeypatch, emulator)
-    job = running_job(emulator)
-    gaps: list[float] = []
-
-    async def inject(em: ImportEmulator) -> list[Fault]:
-        fault = em.inject_status(429, retry_after="1", count=1)
-        await until(lambda: fault.applied >= 1)
-        return [fault]
-
-    watched = await watch(emulator, job, conn, inject, coalesce=False)
+    A lower bound the client itself keeps (it sleeps Retry-After before asking again): load on the
+    machine can only make the gap longer, never make a client that honours it look as if it did not.
+    """
     records = emulator.requests
     faulted = next(i for i, r in enumerate(records) if r.fault == "status")
-    gaps.append(records[faulted + 1].time - records[faulted].time)
+    return records[faulted + 1].time - records[faulted].time
+
+
+@pytest.mark.parametrize("coalesce", [True, False], ids=["shared-poller", "per-job"])
+async def test_retry_after_is_honoured(
+    make_emulator: Callable[..., ImportEmulator], monkeypatch: pytest.MonkeyPatch, coalesce: bool
+) -> None:
+    """After ``429 Retry-After: 1`` the trigger (coalescing or per job) must not ask again within that second."""
+    emulator = make_emulator(mode="rest", speed=0, job_duration=100)
+    conn = rest_conn(monkeypatch, emulator)
+    job = running_job(emulator)
+
+    async def inject(em: ImportEmulator) -> list[Fault]:
+        fault = em.inject_status(429, retry_after="1", count=1)
+        await until(lambda: fault.applied >= 1)
+        return [fault]
+
+    watched = await watch(emulator, job, conn, inject, coalesce=coalesce)
+    gap = gap_after_the_429(emulator)
     TALLY.fault(
         "HTTP 429 Retry-After: 1 (honoured?)",
         injected=1,
         outcome=watched.event["status"],
-        survived=gaps[0] >= 0.95 and watched.event["status"] == "success",
+        survived=gap >= 0.95 and watched.event["status"] == "success",
     )
     assert watched.event["status"] == "success"
-    assert gaps[0] >= 0.95, f"asked again {gaps[0]:.2f} s after 'Retry-After: 1'"
+    assert gap >= 0.95, f"asked again {gap:.2f} s after 'Retry-After: 1'"
 
 
 # --------------------------------------------------------------------------- availability
@@ -577,7 +553,6 @@ async def test_paused_server_past_the_deadline_is_a_timeout_with_the_last_state(
         read_before=True,
         message="deadline",
     )
-    assert watched.elapsed < 5
 
 
 # --------------------------------------------------------------------------- Zilliz Cloud

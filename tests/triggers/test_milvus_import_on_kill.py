@@ -1,6 +1,9 @@
 """Killing or clearing a deferred import (Airflow 3.3 calls the trigger's ``on_kill``) aborts the job
 where the server can, and otherwise says that Milvus cannot cancel a running import. A trigger that
 merely ends (success, triggerer shutdown or handover) never aborts anything.
+
+Run against the emulator's release profiles: 3.0 has the real ``abort`` route and the job on the
+server ends aborted; 2.6 has none (404) and the trigger says the job runs on.
 """
 
 from __future__ import annotations
@@ -9,12 +12,11 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_milvus import BulkInsertState
-from airflow_provider_milvus.exceptions import MilvusImportError
 from airflow_provider_milvus.hooks.milvus_import import MilvusImportHook
 from airflow_provider_milvus.triggers.milvus_import import MilvusImportTrigger
 from airflow_provider_milvus.version_compat import HAS_TRIGGER_ON_KILL
-from tests.triggers.test_milvus_import import events_of, script
+from tests.emulator.fixtures import ReleaseEndpoint
+from tests.triggers.test_milvus_import import events_of
 
 
 class RecordingLog:
@@ -36,23 +38,22 @@ class RecordingLog:
         self._record("error", message, *args, **kwargs)
 
 
-def trigger(abort_on_kill: bool = True) -> tuple[MilvusImportTrigger, RecordingLog]:
-    made = MilvusImportTrigger(job_id="42", poll_interval=0.001, db_name="db1", abort_on_kill=abort_on_kill)
+def started_job(endpoint: ReleaseEndpoint) -> str:
+    """A job that is still importing on the endpoint (its clock stands still)."""
+    job_id = MilvusImportHook(endpoint.conn_id).start_import("c", endpoint.paths("killed"))
+    assert endpoint.emulator.job(job_id)["state"] in ("Pending", "Importing")
+    return job_id
+
+
+def trigger(
+    endpoint: ReleaseEndpoint, job_id: str, abort_on_kill: bool = True
+) -> tuple[MilvusImportTrigger, RecordingLog]:
+    made = MilvusImportTrigger(
+        job_id=job_id, milvus_conn_id=endpoint.conn_id, poll_interval=0.01, abort_on_kill=abort_on_kill
+    )
     log = RecordingLog()
     made._log = log  # type: ignore[assignment]
     return made, log
-
-
-def abort_answers(monkeypatch: pytest.MonkeyPatch, answer: Exception | None) -> list[tuple[str, str | None]]:
-    calls: list[tuple[str, str | None]] = []
-
-    async def aabort_import(self: MilvusImportHook, job_id: str, db_name: str | None = None) -> None:
-        calls.append((job_id, db_name))
-        if answer is not None:
-            raise answer
-
-    monkeypatch.setattr(MilvusImportHook, "aabort_import", aabort_import, raising=False)
-    return calls
 
 
 def test_on_kill_is_the_triggers_own_and_cleanup_frees_nothing_external() -> None:
@@ -65,42 +66,56 @@ def test_on_kill_is_the_triggers_own_and_cleanup_frees_nothing_external() -> Non
     assert MilvusImportTrigger.cleanup is BaseTrigger.cleanup
 
 
-async def test_on_kill_aborts_where_the_server_can(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls = abort_answers(monkeypatch, None)
-    made, log = trigger()
+@pytest.mark.parametrize("release", ["3.0"], indirect=True)
+async def test_on_kill_aborts_the_job_on_the_server(release_endpoint: ReleaseEndpoint) -> None:
+    job_id = started_job(release_endpoint)
+    made, log = trigger(release_endpoint, job_id)
     await made.on_kill()
-    assert calls == [("42", "db1")]
-    assert ("info", "Aborted import job 42") in log.lines
+    assert release_endpoint.emulator.request_count("abort") == 1
+    after = release_endpoint.emulator.job(job_id)
+    assert (after["state"], after["reason"]) == ("Failed", "import job aborted")
+    assert log.lines == [("info", f"Aborted import job {job_id}")]
 
 
-async def test_on_kill_says_milvus_cannot_cancel(monkeypatch: pytest.MonkeyPatch) -> None:
-    reason = "the server at 127.0.0.1:19530 has no two-phase imports (Milvus 3.0+): it cannot abort job 42"
-    calls = abort_answers(monkeypatch, MilvusImportError(reason))
-    made, log = trigger()
+@pytest.mark.parametrize("release", ["2.6-late"], indirect=True)
+async def test_on_kill_says_milvus_cannot_cancel(release_endpoint: ReleaseEndpoint) -> None:
+    job_id = started_job(release_endpoint)
+    made, log = trigger(release_endpoint, job_id)
     await made.on_kill()
-    assert calls == [("42", "db1")]
+    assert release_endpoint.emulator.request_count("abort") == 1, "the provider asked; the server has no abort"
+    assert release_endpoint.emulator.job(job_id)["state"] in ("Pending", "Importing"), "the job runs on"
     (level, line), *_ = log.lines
-    assert level == "warning" and "Milvus cannot cancel a running import: job 42 runs on" in line and reason in line
+    assert level == "warning" and f"Milvus cannot cancel a running import: job {job_id} runs on" in line
+    assert "no two-phase imports" in line
 
 
-async def test_on_kill_without_an_abort_in_the_hook_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delattr(MilvusImportHook, "aabort_import", raising=False)
-    made, log = trigger()
+@pytest.mark.parametrize("release", ["3.0"], indirect=True)
+async def test_a_hook_without_its_abort_is_an_error_not_a_silent_no_op(
+    release_endpoint: ReleaseEndpoint, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job_id = started_job(release_endpoint)
+    monkeypatch.delattr(MilvusImportHook, "aabort_import")
+    made, _ = trigger(release_endpoint, job_id)
+    with pytest.raises(AttributeError, match="aabort_import"):
+        await made.on_kill()
+
+
+@pytest.mark.parametrize("release", ["3.0"], indirect=True)
+async def test_a_sensors_trigger_never_aborts(release_endpoint: ReleaseEndpoint) -> None:
+    job_id = started_job(release_endpoint)
+    made, log = trigger(release_endpoint, job_id, abort_on_kill=False)
     await made.on_kill()
-    assert log.lines and log.lines[0][0] == "warning" and "cannot cancel" in log.lines[0][1]
+    assert release_endpoint.emulator.request_count("abort") == 0 and log.lines == []
+    assert release_endpoint.emulator.job(job_id)["state"] in ("Pending", "Importing")
 
 
-async def test_a_sensors_trigger_never_aborts(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls = abort_answers(monkeypatch, None)
-    made, log = trigger(abort_on_kill=False)
-    await made.on_kill()
-    assert calls == [] and log.lines == []
-
-
-async def test_a_trigger_that_ends_never_aborts(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls = abort_answers(monkeypatch, None)
-    script(monkeypatch, [BulkInsertState(task_id="42", state=6, progress=100, row_count=3)])
-    made = MilvusImportTrigger(job_id="42", poll_interval=0.001, abort_on_kill=True)
+@pytest.mark.parametrize("release", ["3.0"], indirect=True)
+async def test_a_trigger_that_ends_never_aborts(release_endpoint: ReleaseEndpoint) -> None:
+    job_id = started_job(release_endpoint)
+    release_endpoint.emulator.advance(3600.0)
+    made, _ = trigger(release_endpoint, job_id)
     events = await events_of(made)
     await made.cleanup()
-    assert [e["status"] for e in events] == ["success"] and calls == []
+    assert [e["status"] for e in events] == ["success"]
+    assert release_endpoint.emulator.request_count("abort") == 0
+    assert release_endpoint.emulator.job(job_id)["state"] == "Completed"

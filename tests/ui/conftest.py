@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Generator, Iterator
 from pathlib import Path
 
@@ -35,6 +36,20 @@ def airflow_ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowEnv]
         yield env
     finally:
         env.stop()
+
+
+#: Set to a directory (``scripts/refresh_screenshots.sh`` sets ``docs/``) to write the screenshots there.
+SCREENSHOTS_ENV = "MILVUS_UI_SCREENSHOTS"
+
+
+@pytest.fixture(scope="session")
+def screenshot_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the form's screenshots go: under the pytest basetemp (never the checkout) unless asked for."""
+    chosen = os.environ.get(SCREENSHOTS_ENV)
+    path = Path(chosen).resolve() if chosen else tmp_path_factory.getbasetemp() / "screenshots"
+    path.mkdir(parents=True, exist_ok=True)
+    print(f"\nscreenshots of the connection form go to {path}")
+    return path
 
 
 @pytest.fixture(scope="module")
