@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import sqlite3
 import statistics
 import time
@@ -28,7 +29,8 @@ from tests.milvus_server.data import create_import_collection, drop_collection, 
 from tests.milvus_server.server import MilvusServer
 
 DAGS = Path(__file__).resolve().parent / "dags_watch"
-POLL = 1.0
+# The watchers' poll_interval; the delay figure for BENCHMARKS.md is measured at 1 s and at 5 s.
+POLL = float(os.environ.get("E2E_WATCH_POLL", "1"))
 pytestmark = [
     pytest.mark.milvus,
     pytest.mark.airflow_e2e,
@@ -178,4 +180,62 @@ def test_watchers_announce_each_completed_import_once_across_a_triggerer_sigkill
         f"watcher delay, job completion -> asset event (poll_interval {POLL:g} s, {len(delays)} jobs): "
         f"median {statistics.median(delays):.2f} s, max {max(delays):.2f} s, "
         f"ratio to the poll interval {statistics.median(delays) / POLL:.2f}"
+    )
+
+
+def watcher_owner(env: AirflowEnv) -> int | None:
+    """The TriggererJob that runs the watcher's trigger now (the trigger table's ``triggerer_id``)."""
+    rows = query(env, "SELECT triggerer_id FROM trigger WHERE classpath LIKE ?", "%.MilvusImportEventTrigger")
+    assert len(rows) == 1, rows
+    owner = rows[0][0]
+    return None if owner is None else int(owner)
+
+
+def test_a_watcher_handed_to_another_triggerer_neither_loses_nor_repeats(
+    make_emulator: Any, airflow_env_factory: AirflowEnvFactory
+) -> None:
+    """Two triggerers; the one running the watcher is SIGKILLed and stays dead: the other takes it over."""
+    emulator: ImportEmulator = make_emulator(mode="rest", speed=0, job_duration=1000.0)
+    rest_uri = f"milvus://127.0.0.1:{emulator.port}/default/articles"
+    env = airflow_env_factory(
+        dags_folder=DAGS,
+        triggerers=2,
+        extra_env={
+            "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "10",
+            "WATCH_POLL_INTERVAL": str(POLL),
+            "WATCH_REST_COLLECTION": "articles",
+            "WATCH_REST_URI": rest_uri,
+        },
+    )
+    env.start("triggerer-2")
+    env.add_connection("milvus_rest", host=emulator.base_url, extra={"protocol": "rest"})
+    env.wait_for_dag("watch_rest", timeout=120)
+    env.unpause("watch_rest")
+    env.until(lambda: watching(env, "/articles") and watcher_owner(env), 120, "the watcher to begin")
+
+    def completed(name: str) -> str:
+        job_id = rest_import(emulator, "articles", name)
+        emulator.finish_job(job_id)
+        return job_id
+
+    first = [completed(f"first{i}") for i in range(2)]
+    env.until(lambda: len(events(env, rest_uri)) >= 2, 120, "the first events")
+    owner = watcher_owner(env)
+    victim = "triggerer-2" if owner == env.triggerer_job_ids.get("triggerer-2") else "triggerer"
+    env.kill(victim)
+    dark = [completed(f"dark{i}") for i in range(3)]
+    emulator.fail_job(rest_import(emulator, "articles", "dark-failed"))
+    new_owner = env.until(
+        lambda: (o := watcher_owner(env)) is not None and o != owner and o, 180, "the other triggerer to take over"
+    )
+    env.until(lambda: len(events(env, rest_uri)) >= 5, 120, "the events of jobs completed during the handover")
+    after = completed("after")
+    env.until(lambda: len(events(env, rest_uri)) >= 6, 120, "the event after the handover")
+    lists = emulator.request_count("list")
+    env.until(lambda: emulator.request_count("list") >= lists + 5, 60, "five more poll rounds")
+    announced = sorted(j for j, _ in events(env, rest_uri))
+    assert announced == sorted([*first, *dark, after]), announced
+    print(
+        f"\nhandover: triggerer job {owner} ({victim}) killed, {new_owner} took the watcher over; "
+        f"{len(announced)} events for {len(announced)} completed jobs"
     )
