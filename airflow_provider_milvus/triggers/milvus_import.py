@@ -214,25 +214,27 @@ class MilvusImportEventTrigger(BaseEventTrigger):
         key = ledger_key(self.milvus_conn_id, self.db_name, self.collection_name)
         store = ledger_store(getattr(self, "asset_state_store", None), key, self.log)
         try:
-            settings = await hook.aget_settings()
-            db = self.db_name or settings.db_name or DEFAULT_DB
+            db = ""
             ledger = await store.load()
             if ledger is not None:
-                self.log.info("Watching %s.%s since %s (resumed)", db, self.collection_name, _when(ledger.began_at))
+                self.log.info("Watching %r again, as since %s", self.collection_name, _when(ledger.began_at))
             failures = 0
             while True:
                 try:
+                    if not db:  # the connection is read here, so a connection added later is found
+                        db = self.db_name or (await hook.aget_settings()).db_name or DEFAULT_DB
                     listing = await list_collection_jobs(hook, rest_hook, self.collection_name, self.db_name)
-                except MilvusImportError as error:
+                except Exception as error:  # a watcher outlives outages and missing connections: retry
                     failures += 1
                     delay = backoff_delay(
                         failures, base=min(self.poll_interval, 5.0), cap=max(self.poll_interval, 60.0)
                     )
                     self.log.warning(
-                        "Listing the jobs of %r failed (%d in a row), again in %.1f s: %s",
+                        "Listing the jobs of %r failed (%d in a row), again in %.1f s: %s: %s",
                         self.collection_name,
                         failures,
                         delay,
+                        type(error).__name__,
                         error,
                     )
                     await asyncio.sleep(delay)

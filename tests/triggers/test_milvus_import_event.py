@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -205,6 +206,24 @@ if HAS_EVENT_TRIGGERS:
             job_id = emulator.create_job("articles", [["a.parquet"]])
             emulator.finish_job(job_id)
             await watcher.rounds(3)
+        finally:
+            await watcher.stop()
+        assert [e["job_id"] for e in watcher.events] == [job_id]
+
+    async def test_a_missing_connection_is_waited_for(
+        emulator: ImportEmulator, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        conn = os.environ.pop("AIRFLOW_CONN_MILVUS_WATCH")
+        watcher = Watcher(emulator, FakeAssetStateStore())
+        watcher.task = asyncio.create_task(watcher._consume())
+        try:
+            await asyncio.sleep(0.3)  # lets the trigger fail its first lookups; no time is asserted
+            assert emulator.request_count(LIST) == 0 and not watcher.task.done()
+            monkeypatch.setenv("AIRFLOW_CONN_MILVUS_WATCH", conn)
+            await watcher.rounds(1)
+            job_id = emulator.create_job("articles", [["a.parquet"]])
+            emulator.finish_job(job_id)
+            await watcher.rounds(2)
         finally:
             await watcher.stop()
         assert [e["job_id"] for e in watcher.events] == [job_id]
