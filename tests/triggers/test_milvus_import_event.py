@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_milvus.version_compat import HAS_EVENT_TRIGGERS
+from airflow_provider_milvus.version_compat import HAS_ASSET_STATE_STORE, HAS_EVENT_TRIGGERS
 
 LIST = "list"
 
@@ -101,6 +101,11 @@ if HAS_EVENT_TRIGGERS:
         conn = {"conn_type": "milvus", "host": emulator.base_url, "extra": {"protocol": "rest"}}
         monkeypatch.setenv("AIRFLOW_CONN_MILVUS_WATCH", json.dumps(conn))
         return emulator
+
+    def test_airflow_gives_a_watcher_a_state_store_from_3_3_only() -> None:
+        """3.3's BaseEventTrigger has the slot the triggerer fills; 3.0 to 3.2 have none (memory is used)."""
+        trigger = MilvusImportEventTrigger(collection_name="articles")
+        assert hasattr(trigger, "asset_state_store") is HAS_ASSET_STATE_STORE
 
     def test_serialize_is_the_identity_only() -> None:
         trigger = MilvusImportEventTrigger(collection_name="articles", milvus_conn_id="m", db_name="d", poll_interval=5)
