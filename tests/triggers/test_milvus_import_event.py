@@ -232,3 +232,23 @@ if HAS_EVENT_TRIGGERS:
         finally:
             await watcher.stop()
         assert [e["job_id"] for e in watcher.events] == [job_id]
+
+    async def test_legacy_grpc_of_milvus_2_4_plus_names_no_job_so_the_watcher_lists_over_rest(
+        make_endpoint: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """gRPC ``ListImportTasks`` answers id 0 for every job there: the same port's REST v2 lists instead."""
+        endpoint = make_endpoint("2.5", speed=0, job_duration=1000.0, rows_per_file=10)
+        conn = {"conn_type": "milvus", "host": f"http://127.0.0.1:{endpoint.port}", "extra": {"protocol": "grpc"}}
+        monkeypatch.setenv("AIRFLOW_CONN_MILVUS_WATCH", json.dumps(conn))
+        emulator = endpoint.rest
+        earlier = emulator.create_job("articles", [["old.parquet"]])
+        emulator.finish_job(earlier)
+        watcher = await Watcher(emulator, FakeAssetStateStore()).start()
+        try:
+            job_id = emulator.create_job("articles", [["a.parquet"]])
+            emulator.finish_job(job_id)
+            await watcher.rounds(2)
+        finally:
+            await watcher.stop()
+        assert [e["job_id"] for e in watcher.events] == [job_id]
+        assert watcher.events[0]["row_count"] == 10
