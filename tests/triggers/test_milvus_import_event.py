@@ -79,11 +79,21 @@ if HAS_EVENT_TRIGGERS:
             target = self.emulator.request_count(LIST) + count + 1  # +1: the round in flight is finished too
             await until(lambda: self.emulator.request_count(LIST) >= target, self)
 
+        @property
+        def announced(self) -> list[str]:
+            return [event["job_id"] for event in self.events]
+
         async def stop(self) -> None:
             assert self.task is not None
             self.task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self.task
+
+    def completed(emulator: ImportEmulator, name: str) -> str:
+        """A job into the watched collection that the server reports Completed from now on."""
+        job_id = emulator.create_job("articles", [[f"{name}.parquet"]])
+        emulator.finish_job(job_id)
+        return job_id
 
     async def until(condition: Callable[[], bool], watcher: Watcher) -> None:
         for _ in range(3000):  # a hang guard only (about a minute), never a measured time
@@ -123,8 +133,7 @@ if HAS_EVENT_TRIGGERS:
             MilvusImportEventTrigger(**kwargs)
 
     async def test_one_event_per_job_that_completes_after_the_watcher_began(emulator: ImportEmulator) -> None:
-        before = emulator.create_job("articles", [["old.parquet"]])
-        emulator.finish_job(before)
+        before = completed(emulator, "old")
         running = emulator.create_job("articles", [["running.parquet"]])
         store = FakeAssetStateStore()
         watcher = await Watcher(emulator, store).start()
@@ -138,7 +147,8 @@ if HAS_EVENT_TRIGGERS:
             await watcher.rounds(3)
         finally:
             await watcher.stop()
-        assert sorted(e["job_id"] for e in watcher.events) == sorted([running, fresh])
+        assert sorted(watcher.announced) == sorted([running, fresh])
+        assert before not in watcher.announced  # it completed before the watcher began
         event = next(e for e in watcher.events if e["job_id"] == fresh)
         assert event["collection_name"] == "articles"
         assert event["partition_name"] == ""  # REST describe does not name the partition
@@ -152,8 +162,7 @@ if HAS_EVENT_TRIGGERS:
     async def test_a_restart_delivers_what_completed_meanwhile_once_and_nothing_twice(emulator: ImportEmulator) -> None:
         store = FakeAssetStateStore()
         first = await Watcher(emulator, store).start()
-        early = emulator.create_job("articles", [["a.parquet"]])
-        emulator.finish_job(early)
+        early = completed(emulator, "a")
         await first.rounds(2)
         await first.stop()  # the triggerer dies
         meanwhile = [emulator.create_job("articles", [[f"m{i}.parquet"]]) for i in range(3)]
@@ -165,15 +174,14 @@ if HAS_EVENT_TRIGGERS:
             await second.rounds(3)
         finally:
             await second.stop()
-        assert [e["job_id"] for e in first.events] == [early]
-        assert [e["job_id"] for e in second.events] == meanwhile
+        assert first.announced == [early]
+        assert second.announced == meanwhile
 
     async def test_jobs_the_server_forgets_leave_the_stored_ledger(emulator: ImportEmulator) -> None:
         store = FakeAssetStateStore()
         watcher = await Watcher(emulator, store).start()
         try:
-            job_id = emulator.create_job("articles", [["a.parquet"]])
-            emulator.finish_job(job_id)
+            job_id = completed(emulator, "a")
             await watcher.rounds(2)
             assert job_id in next(iter(json.loads(v) for v in store.values.values()))["seen"]
             emulator.expire_job(job_id)
@@ -182,17 +190,15 @@ if HAS_EVENT_TRIGGERS:
             await watcher.stop()
         (stored,) = (json.loads(v) for v in store.values.values())
         assert job_id not in stored["seen"]
-        assert [e["job_id"] for e in watcher.events] == [job_id]
+        assert watcher.announced == [job_id]
 
     async def test_without_a_state_store_a_restart_begins_a_new_baseline(emulator: ImportEmulator) -> None:
         """Airflow 3.0 to 3.2 (and a trigger run outside a watcher): jobs completed while none ran are missed."""
         first = await Watcher(emulator, None).start()
-        seen = emulator.create_job("articles", [["a.parquet"]])
-        emulator.finish_job(seen)
+        seen = completed(emulator, "a")
         await first.rounds(2)
         await first.stop()
-        missed = emulator.create_job("articles", [["m.parquet"]])
-        emulator.finish_job(missed)
+        missed = completed(emulator, "m")
         in_flight = emulator.create_job("articles", [["f.parquet"]])
         second = await Watcher(emulator, None).start()
         try:
@@ -200,20 +206,20 @@ if HAS_EVENT_TRIGGERS:
             await second.rounds(2)
         finally:
             await second.stop()
-        assert [e["job_id"] for e in first.events] == [seen]
-        assert [e["job_id"] for e in second.events] == [in_flight]
+        assert first.announced == [seen]
+        assert second.announced == [in_flight]
+        assert missed not in first.announced + second.announced
 
     async def test_a_failing_list_is_retried_and_nothing_is_lost(emulator: ImportEmulator) -> None:
         store = FakeAssetStateStore()
         watcher = await Watcher(emulator, store).start()
         try:
             emulator.inject_status(503, count=2, route=LIST)
-            job_id = emulator.create_job("articles", [["a.parquet"]])
-            emulator.finish_job(job_id)
+            job_id = completed(emulator, "a")
             await watcher.rounds(3)
         finally:
             await watcher.stop()
-        assert [e["job_id"] for e in watcher.events] == [job_id]
+        assert watcher.announced == [job_id]
 
     async def test_a_missing_connection_is_waited_for(
         emulator: ImportEmulator, monkeypatch: pytest.MonkeyPatch
@@ -226,12 +232,11 @@ if HAS_EVENT_TRIGGERS:
             assert emulator.request_count(LIST) == 0 and not watcher.task.done()
             monkeypatch.setenv("AIRFLOW_CONN_MILVUS_WATCH", conn)
             await watcher.rounds(1)
-            job_id = emulator.create_job("articles", [["a.parquet"]])
-            emulator.finish_job(job_id)
+            job_id = completed(emulator, "a")
             await watcher.rounds(2)
         finally:
             await watcher.stop()
-        assert [e["job_id"] for e in watcher.events] == [job_id]
+        assert watcher.announced == [job_id]
 
     async def test_legacy_grpc_of_milvus_2_4_plus_names_no_job_so_the_watcher_lists_over_rest(
         make_endpoint: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
@@ -241,14 +246,13 @@ if HAS_EVENT_TRIGGERS:
         conn = {"conn_type": "milvus", "host": f"http://127.0.0.1:{endpoint.port}", "extra": {"protocol": "grpc"}}
         monkeypatch.setenv("AIRFLOW_CONN_MILVUS_WATCH", json.dumps(conn))
         emulator = endpoint.rest
-        earlier = emulator.create_job("articles", [["old.parquet"]])
-        emulator.finish_job(earlier)
+        earlier = completed(emulator, "old")
         watcher = await Watcher(emulator, FakeAssetStateStore()).start()
         try:
-            job_id = emulator.create_job("articles", [["a.parquet"]])
-            emulator.finish_job(job_id)
+            job_id = completed(emulator, "a")
             await watcher.rounds(2)
         finally:
             await watcher.stop()
-        assert [e["job_id"] for e in watcher.events] == [job_id]
+        assert watcher.announced == [job_id]
         assert watcher.events[0]["row_count"] == 10
+        assert earlier not in watcher.announced
