@@ -32,6 +32,17 @@ else:  # pragma: no cover - exercised by the older-Airflow legs
     except ImportError:
         from airflow_provider_milvus.resume import FallbackResumableJobMixin as ResumableJobMixin  # type: ignore[assignment]
 
+# Event triggers for AssetWatcher (event-driven scheduling) came with Airflow 3.0. On 2.x the name stands for
+# BaseTrigger so that the provider's trigger module imports; constructing an event trigger there refuses.
+if AIRFLOW_V_3_0_PLUS:
+    from airflow.triggers.base import BaseEventTrigger
+else:  # pragma: no cover - exercised by the older-Airflow legs
+    from airflow.triggers.base import BaseTrigger as BaseEventTrigger  # type: ignore[assignment]
+
+#: True where an ``AssetWatcher`` runs a ``BaseEventTrigger`` (event-driven scheduling, Airflow 3.0+).
+HAS_EVENT_TRIGGERS = AIRFLOW_V_3_0_PLUS
+#: True where the triggerer gives a watcher's trigger its asset's state store (AIP-103, Airflow 3.3+).
+HAS_ASSET_STATE_STORE = AIRFLOW_V_3_3_PLUS
 #: True where a retry finds ``context["task_state_store"]`` (Airflow 3.3+).
 HAS_TASK_STATE_STORE = AIRFLOW_V_3_3_PLUS
 #: True where the triggerer calls ``BaseTrigger.on_kill`` when a user kills or clears a deferred task.
@@ -42,8 +53,11 @@ __all__ = [
     "AIRFLOW_V_3_1_PLUS",
     "AIRFLOW_V_3_2_PLUS",
     "AIRFLOW_V_3_3_PLUS",
+    "HAS_ASSET_STATE_STORE",
+    "HAS_EVENT_TRIGGERS",
     "HAS_TASK_STATE_STORE",
     "HAS_TRIGGER_ON_KILL",
+    "BaseEventTrigger",
     "ResumableJobMixin",
     "get_base_airflow_version_tuple",
 ]

@@ -59,6 +59,7 @@ CORE_TESTS = (
     "tests/sensors",
     "tests/operators",
     "tests/triggers",
+    "tests/watching",
     "tests/example_dags",
 )
 # Real Airflow services (scheduler, triggerer, API/web server) and the connection form in a browser:

@@ -1,17 +1,27 @@
-"""MilvusImportTrigger: waits for one import job in the triggerer, holding no worker slot."""
+"""MilvusImportTrigger waits for one import job in the triggerer, holding no worker slot;
+MilvusImportEventTrigger watches a collection for every import that completes (an AssetWatcher's trigger).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import importlib
+import time
 from collections.abc import AsyncIterator
 from types import ModuleType
 from typing import Any, Final
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_milvus.assets import DEFAULT_DB
 from airflow_provider_milvus.events import ERROR, make_event
-from airflow_provider_milvus.waiting import WaitSettings, wait_async, wait_for_job
+from airflow_provider_milvus.exceptions import MilvusImportError
+from airflow_provider_milvus.state import BulkInsertState
+from airflow_provider_milvus.version_compat import HAS_EVENT_TRIGGERS, BaseEventTrigger
+from airflow_provider_milvus.waiting import WaitSettings, backoff_delay, wait_async, wait_for_job
+from airflow_provider_milvus.watching.ledger import WatchLedger, event_payload, settle
+from airflow_provider_milvus.watching.listing import list_collection_jobs
+from airflow_provider_milvus.watching.store import ledger_key, ledger_store
 
 #: ``MilvusImportHook.default_conn_name``, spelled here so that importing this module stays cheap.
 DEFAULT_CONN_NAME: Final = "milvus_default"
@@ -144,3 +154,128 @@ class MilvusImportTrigger(BaseTrigger):
             await aabort_or_explain(hook, self.job_id, self.db_name, self.log)
         finally:
             await hook.aclose()
+
+
+class MilvusImportEventTrigger(BaseEventTrigger):
+    """Watches a collection for import jobs that complete, whoever started them: one event per job, for an AssetWatcher.
+
+    Each ``poll_interval`` it lists the collection's jobs; a job that completed after the watcher began
+    gives one event whose payload is the operator's asset event ``extra`` plus ``state`` (the
+    ``BulkInsertState`` dict). Failed jobs give none. What was delivered is kept in the watched asset's
+    state store on Airflow 3.3+ (so restarts and handovers neither lose nor repeat a job), in memory on
+    3.0 to 3.2 (a restart starts a new baseline: jobs that completed meanwhile are not announced).
+
+    :param collection_name: the collection to watch.
+    :param milvus_conn_id: the ``milvus`` connection.
+    :param db_name: the collection's database when not the connection's.
+    :param poll_interval: seconds between two listings of the collection's jobs.
+    """
+
+    def __init__(
+        self,
+        collection_name: str,
+        milvus_conn_id: str = DEFAULT_CONN_NAME,
+        db_name: str | None = None,
+        poll_interval: float = 30.0,
+    ) -> None:
+        if not HAS_EVENT_TRIGGERS:
+            raise RuntimeError(
+                "MilvusImportEventTrigger is an event trigger for an AssetWatcher: event-driven scheduling "
+                "needs Airflow 3.0 or later. On this Airflow schedule on the collection's asset, which "
+                "MilvusImportOperator updates, or wait for a known job with MilvusImportSensor."
+            )
+        if not isinstance(collection_name, str) or not collection_name:
+            raise ValueError(f"collection_name must be a non-empty string, got {collection_name!r}")
+        if isinstance(poll_interval, bool) or not isinstance(poll_interval, int | float) or not poll_interval > 0:
+            raise ValueError(f"poll_interval must be a positive number of seconds, got {poll_interval!r}")
+        super().__init__()  # type: ignore[no-untyped-call]
+        self.collection_name = collection_name
+        self.milvus_conn_id = milvus_conn_id
+        self.db_name = db_name or None
+        self.poll_interval = float(poll_interval)
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """What it watches and how often: its identity for Airflow (no state, never a secret)."""
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "collection_name": self.collection_name,
+                "milvus_conn_id": self.milvus_conn_id,
+                "db_name": self.db_name,
+                "poll_interval": self.poll_interval,
+            },
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """List the collection's jobs every interval and yield one event per job that completed."""
+        hooks, _ = await load_client_modules()
+        hook = hooks.MilvusImportHook(self.milvus_conn_id)
+        rest_hook = hooks.MilvusImportHook(self.milvus_conn_id, protocol="rest")
+        key = ledger_key(self.milvus_conn_id, self.db_name, self.collection_name)
+        store = ledger_store(getattr(self, "asset_state_store", None), key, self.log)
+        try:
+            db = ""
+            ledger = await store.load()
+            if ledger is not None:
+                self.log.info("Watching %r again, as since %s", self.collection_name, _when(ledger.began_at))
+            failures = 0
+            while True:
+                try:
+                    if not db:  # the connection is read here, so a connection added later is found
+                        db = self.db_name or (await hook.aget_settings()).db_name or DEFAULT_DB
+                    listing = await list_collection_jobs(hook, rest_hook, self.collection_name, self.db_name)
+                except Exception as error:  # a watcher outlives outages and missing connections: retry
+                    failures += 1
+                    delay = backoff_delay(
+                        failures, base=min(self.poll_interval, 5.0), cap=max(self.poll_interval, 60.0)
+                    )
+                    self.log.warning(
+                        "Listing the jobs of %r failed (%d in a row), again in %.1f s: %s: %s",
+                        self.collection_name,
+                        failures,
+                        delay,
+                        type(error).__name__,
+                        error,
+                    )
+                    await asyncio.sleep(delay)
+                    continue
+                failures = 0
+                if ledger is None:
+                    ledger = WatchLedger.begin(listing.states, time.time())
+                    await store.save(ledger)
+                    self.log.info(
+                        "Watching %s.%s from now on (%d ended jobs before)", db, self.collection_name, len(ledger.seen)
+                    )
+                elif store.persistent:
+                    ledger = await store.load() or ledger  # another triggerer may have delivered meanwhile
+                review = ledger.review(listing.states, complete=listing.complete)
+                if review.ledger != ledger:
+                    ledger = review.ledger
+                    await store.save(ledger)
+                reader = rest_hook if listing.over_rest else hook
+                for listed in review.candidates:
+                    try:
+                        described: BulkInsertState | MilvusImportError = await reader.aget_import_state(
+                            listed.task_id, self.db_name
+                        )
+                    except MilvusImportError as error:
+                        described = error
+                    settled = settle(ledger, listed, described)
+                    self.log.info("%s", settled.why)
+                    if settled.ledger != ledger:
+                        ledger = settled.ledger
+                        # Saved before the event leaves: a restart never announces this job again.
+                        await store.save(ledger)
+                    if settled.event_state is not None:
+                        yield TriggerEvent(event_payload(settled.event_state, db))
+                await asyncio.sleep(self.poll_interval)
+        finally:
+            await hook.aclose()
+            await rest_hook.aclose()
+
+
+def _when(epoch: float) -> str:
+    """An epoch time as ISO 8601 UTC, for the log."""
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(epoch, tz=dt.timezone.utc).isoformat(timespec="seconds")
