@@ -95,19 +95,6 @@ def cpu(env: AirflowEnv) -> tuple[float, float]:
     return total, scheduler
 
 
-def task_starts(env: AirflowEnv, offset: int) -> tuple[int, int]:
-    """Task runs begun (``PATCH .../run`` answered) in the api-server log after ``offset``; the new offset."""
-    with env.service_log("api-server").open("rb") as log:
-        log.seek(offset)
-        text = log.read()
-    count = sum(
-        1
-        for line in text.splitlines()
-        if b"method=PATCH" in line and b"/run query=" in line and b"status_code=200" in line
-    )
-    return count, offset + len(text)
-
-
 def ti_end(ti: dict[str, Any]) -> float:
     """A task instance's end as epoch seconds."""
     return dt.datetime.fromisoformat(str(ti["end_date"]).replace("Z", "+00:00")).timestamp()
@@ -131,7 +118,7 @@ def run_mode(
     durations = [args.window + ENDS_OVER * (i + 1) / args.waits for i in range(args.waits)]
     emulator.command("script", durations=durations)
     ids = emulator.command("create", n=args.waits)["ids"]
-    _, offset = task_starts(env, 0)
+    _, offset = env.task_starts(0)
     starts = 0
     run_id = env.trigger_dag(dag_id, {"job_ids": ids, "uri": emulator.base_url}, timeout=120)
     poked: set[str] = set()
@@ -144,7 +131,7 @@ def run_mode(
         if time.monotonic() > deadline:
             raise RuntimeError(f"{mode}: not every wait started: {states}")
         time.sleep(1.0)
-    counted, offset = task_starts(env, offset)
+    counted, offset = env.task_starts(offset)
     starts += counted
     before = emulator.command("counters")["requests"]
     cpu0, sched0 = cpu(env)
@@ -161,7 +148,7 @@ def run_mode(
     result.scheduler_cpu_per_wait_hour = ((sched1 - sched0) / hours - idle[1]) / args.waits
     result.requests_per_wait_interval = during / args.waits / ((args.window - 1.0) / args.poke)
     state = env.wait_for_run(dag_id, run_id, timeout=1200, interval=2.0)
-    counted, offset = task_starts(env, offset)
+    counted, offset = env.task_starts(offset)
     starts += counted
     result.worker_starts_per_wait = starts / args.waits
     result.requests = emulator.command("counters")["requests"]
