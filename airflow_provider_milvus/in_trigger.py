@@ -33,9 +33,9 @@ def check_start_from_trigger(task_id: str, templated: list[str]) -> None:
     if not STARTS_TASKS_IN_TRIGGERER:
         raise ValueError(
             f"{task_id}: start_from_trigger=True cannot begin the wait in the triggerer on {_airflow()}: its "
-            "scheduler starts such tasks on a worker (the code is disabled in 3.1 and 3.2, apache/airflow#66307, "
-            "and reported broken in 3.0, apache/airflow#48009). Remove start_from_trigger (the sensor still "
-            "waits in the triggerer, with a worker start to begin and one to end), or upgrade to Airflow 3.3"
+            "scheduler starts such tasks on a worker (Airflow 3.1 and 3.2 disable that code, apache/airflow#66307). "
+            "Remove start_from_trigger (the sensor still waits in the triggerer, with a worker start to begin "
+            "and one to end; end_from_trigger=True saves the second), or upgrade to Airflow 3.3"
         )
     if templated and not RENDERS_START_TRIGGER_TEMPLATES:
         raise ValueError(

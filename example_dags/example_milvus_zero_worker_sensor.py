@@ -5,9 +5,9 @@ job id, polls the job and ends the task there (``end_from_trigger``): success wi
 ``return_value`` (read by ``announce``), failed with the server's reason in the task log, or skipped
 with ``soft_fail``. A worker runs only for ``announce``.
 
-Airflow 3.0 to 3.2 and 2.11 refuse this DAG when it is parsed, saying why (3.0 to 3.2 would start the
-sensor on a worker anyway; 2.11 cannot render the templated job id in the triggerer). Airflow also
-refuses it while a listener such as OpenLineage's is registered. Trigger it with
+Older releases refuse this DAG when it is parsed, saying why: 3.1 and 3.2 would start the sensor on a
+worker anyway; 2.11 and 3.0 cannot render the templated job id in the triggerer (a literal job id works
+there). Airflow also refuses it while a listener such as OpenLineage's is registered. Trigger it with
 ``{"job_id": "448761313698322011"}``.
 """
 

@@ -40,7 +40,7 @@ class MilvusImportSensor(BaseSensorOperator):
     :param start_from_trigger: begin the wait in the triggerer, with no worker start to begin it (only
         ``execute_complete`` runs on a worker). The job id must be known when the DAG is parsed, or be a
         template on Airflow 3.3+ (rendered in the triggerer); ``timeout`` is then Airflow's trigger timeout.
-        Not for mapped tasks (their arguments are known only at run time). Refused on Airflow 3.0 to 3.2,
+        Not for mapped tasks (their arguments are known only at run time). Refused on Airflow 3.1 and 3.2,
         whose scheduler would start the task on a worker anyway.
     :param end_from_trigger: end the task in the triggerer, with no worker to resume it: success with the
         final state as ``return_value``, failed with the server's reason in the task log (and the state

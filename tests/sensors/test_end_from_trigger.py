@@ -1,7 +1,7 @@
 """MilvusImportSensor(end_from_trigger=True): what it hands the trigger, and where it refuses at parse time.
 
 Per release (flags from version_compat): retries are accepted only where a trigger's failure honours
-them (3.3.1+); starting in the triggerer only where the scheduler really does it (2.11, 3.3+); every
+them (3.3.1+); starting in the triggerer only where the scheduler really does it (2.11, 3.0, 3.3+); every
 release refuses it while listeners are registered, with emit_asset, or without deferrable.
 """
 
