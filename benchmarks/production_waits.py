@@ -112,6 +112,17 @@ def ti_start(ti: dict[str, Any]) -> float:
     return dt.datetime.fromisoformat(str(ti["start_date"]).replace("Z", "+00:00")).timestamp()
 
 
+def task_instances(env: AirflowEnv, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+    """Every task instance of the run (waits and gates: more than the API's default page)."""
+    path = f"dags/{dag_id}/dagRuns/{run_id}/taskInstances"
+    return list(env.api_json("GET", path, params={"limit": 1000})["task_instances"])
+
+
+def all_states(env: AirflowEnv, dag_id: str, run_id: str) -> dict[str, str | None]:
+    """``{task_id: state}`` of every task instance of the run."""
+    return {ti["task_id"]: ti["state"] for ti in task_instances(env, dag_id, run_id)}
+
+
 def idle_cpu_per_hour(env: AirflowEnv, seconds: float) -> tuple[float, float]:
     """(all Airflow, scheduler) CPU seconds per hour with nothing to run: the baseline the modes add to."""
     cpu0, sched0 = cpu(env)
@@ -136,7 +147,7 @@ def run_mode(
     poked: set[str] = set()
     deadline = time.monotonic() + 900
     while True:  # every wait waiting (reschedule: poked at least once)
-        states = {task: state for task, state in env.task_states(dag_id, run_id).items() if task.startswith("wait_")}
+        states = {task: state for task, state in all_states(env, dag_id, run_id).items() if task.startswith("wait_")}
         poked |= {task for task, state in states.items() if state in WAITING}
         if len(poked) == args.waits and all(s in WAITING | {"running", "queued", "scheduled"} for s in states.values()):
             break
@@ -164,7 +175,7 @@ def run_mode(
     starts += counted
     result.worker_starts_per_wait = starts / args.waits
     result.requests = emulator.command("counters")["requests"]
-    tis = env.api_json("GET", f"dags/{dag_id}/dagRuns/{run_id}/taskInstances", params={"limit": 1000})["task_instances"]
+    tis = task_instances(env, dag_id, run_id)
     by_task = {ti["task_id"]: ti for ti in tis}
     # Latency of the waits that succeeded (Airflow 3.3.2 can fail a reschedule sensor on a stale executor
     # event: those are counted in the outcomes instead).
