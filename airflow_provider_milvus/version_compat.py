@@ -47,6 +47,16 @@ HAS_ASSET_STATE_STORE = AIRFLOW_V_3_3_PLUS
 HAS_TASK_STATE_STORE = AIRFLOW_V_3_3_PLUS
 #: True where the triggerer calls ``BaseTrigger.on_kill`` when a user kills or clears a deferred task.
 HAS_TRIGGER_ON_KILL = AIRFLOW_V_3_3_PLUS
+#: True where the scheduler really begins a task with ``start_from_trigger`` in the triggerer: 2.10 to 3.0
+#: (for an unmapped task; upstream calls 3.0's path broken in general, apache/airflow#48009, but it begins
+#: and ends this sensor right on 3.0.6 services) and 3.3+. 3.1 and 3.2 comment that scheduler code out
+#: (``models/dagrun.py``, apache/airflow#66307): there the task starts on a worker all the same.
+STARTS_TASKS_IN_TRIGGERER = not AIRFLOW_V_3_1_PLUS or AIRFLOW_V_3_3_PLUS
+#: True where the triggerer renders a ``start_from_trigger`` task's templated trigger kwargs (3.3+).
+RENDERS_START_TRIGGER_TEMPLATES = AIRFLOW_V_3_3_PLUS
+#: True where a trigger's ``TaskFailedEvent`` honours the task's retries (3.3.1+, apache/airflow#69821);
+#: before, it failed the task for good whatever its ``retries``.
+TRIGGER_FAILURE_RETRIES = get_base_airflow_version_tuple() >= (3, 3, 1)
 
 __all__ = [
     "AIRFLOW_V_3_0_PLUS",
@@ -58,6 +68,9 @@ __all__ = [
     "HAS_TASK_STATE_STORE",
     "HAS_TRIGGER_ON_KILL",
     "BaseEventTrigger",
+    "RENDERS_START_TRIGGER_TEMPLATES",
+    "STARTS_TASKS_IN_TRIGGERER",
+    "TRIGGER_FAILURE_RETRIES",
     "ResumableJobMixin",
     "get_base_airflow_version_tuple",
 ]

@@ -2,11 +2,14 @@
 
 One real Airflow 3 (``tests/airflow_env``: api-server, scheduler, dag-processor, ``triggerer`` and
 ``triggerer-2`` on a private PostgreSQL from Debian's package) runs, one after the other in the same
-run, the three DAGs of ``benchmarks/dags/bench_production_waits.py`` with the same N and poll interval:
+run, the four DAGs of ``benchmarks/dags/bench_production_waits.py`` with the same N and poll interval:
 
 - ``deferred``: ``MilvusImportSensor`` (a worker starts it, it defers, a worker resumes it);
 - ``start_from_trigger``: the same with ``start_from_trigger=True``;
+- ``end_from_trigger``: with ``start_from_trigger=True`` and ``end_from_trigger=True`` (no worker);
 - ``reschedule``: ``PythonSensor(mode="reschedule")`` + pymilvus's REST helper ``get_import_progress``.
+
+Each wait gates an ``EmptyOperator``, which the scheduler marks done without a worker the moment it may run.
 
 The N jobs live in the REST v2 emulator (another process, its CPU not counted). Its clock stands still
 until every wait is waiting (deferred, or poked once), then runs: no job ends during a ``--window`` of
@@ -18,6 +21,7 @@ pure waiting, then they end one after another over 30 s. Measured per mode:
 - worker process starts per wait: task runs the api-server saw begin (``PATCH .../run``), from the
   trigger of the run to its end;
 - detection latency: from a job's end to its task's end (p50, p99);
+- gate latency: from a job's end to the start of the task downstream of its wait (p50, p99);
 - requests to the server per wait per poll interval while waiting, and in all.
 
 Run: ``.venv/bin/python benchmarks/production_waits.py [--waits 30] [--poke 15] [--window 60]``
@@ -49,6 +53,7 @@ DAGS = REPO / "benchmarks" / "dags"
 MODES = {
     "deferred": "bench_prod_deferred",
     "start_from_trigger": "bench_prod_start_from_trigger",
+    "end_from_trigger": "bench_prod_end_from_trigger",
     "reschedule": "bench_prod_reschedule",
 }
 WAITING = {"deferred", "up_for_reschedule"}
@@ -66,6 +71,8 @@ class Result:
     worker_starts_per_wait: float = 0.0
     latency_p50: float = 0.0
     latency_p99: float = 0.0
+    gate_p50: float = 0.0
+    gate_p99: float = 0.0
     requests_per_wait_interval: float = 0.0
     requests: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)
@@ -95,22 +102,25 @@ def cpu(env: AirflowEnv) -> tuple[float, float]:
     return total, scheduler
 
 
-def task_starts(env: AirflowEnv, offset: int) -> tuple[int, int]:
-    """Task runs begun (``PATCH .../run`` answered) in the api-server log after ``offset``; the new offset."""
-    with env.service_log("api-server").open("rb") as log:
-        log.seek(offset)
-        text = log.read()
-    count = sum(
-        1
-        for line in text.splitlines()
-        if b"method=PATCH" in line and b"/run query=" in line and b"status_code=200" in line
-    )
-    return count, offset + len(text)
-
-
 def ti_end(ti: dict[str, Any]) -> float:
     """A task instance's end as epoch seconds."""
     return dt.datetime.fromisoformat(str(ti["end_date"]).replace("Z", "+00:00")).timestamp()
+
+
+def ti_start(ti: dict[str, Any]) -> float:
+    """A task instance's start as epoch seconds."""
+    return dt.datetime.fromisoformat(str(ti["start_date"]).replace("Z", "+00:00")).timestamp()
+
+
+def task_instances(env: AirflowEnv, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+    """Every task instance of the run (waits and gates: more than the API's default page)."""
+    path = f"dags/{dag_id}/dagRuns/{run_id}/taskInstances"
+    return list(env.api_json("GET", path, params={"limit": 1000})["task_instances"])
+
+
+def all_states(env: AirflowEnv, dag_id: str, run_id: str) -> dict[str, str | None]:
+    """``{task_id: state}`` of every task instance of the run."""
+    return {ti["task_id"]: ti["state"] for ti in task_instances(env, dag_id, run_id)}
 
 
 def idle_cpu_per_hour(env: AirflowEnv, seconds: float) -> tuple[float, float]:
@@ -131,20 +141,20 @@ def run_mode(
     durations = [args.window + ENDS_OVER * (i + 1) / args.waits for i in range(args.waits)]
     emulator.command("script", durations=durations)
     ids = emulator.command("create", n=args.waits)["ids"]
-    _, offset = task_starts(env, 0)
+    _, offset = env.task_starts(0)
     starts = 0
     run_id = env.trigger_dag(dag_id, {"job_ids": ids, "uri": emulator.base_url}, timeout=120)
     poked: set[str] = set()
     deadline = time.monotonic() + 900
     while True:  # every wait waiting (reschedule: poked at least once)
-        states = env.task_states(dag_id, run_id)
+        states = {task: state for task, state in all_states(env, dag_id, run_id).items() if task.startswith("wait_")}
         poked |= {task for task, state in states.items() if state in WAITING}
         if len(poked) == args.waits and all(s in WAITING | {"running", "queued", "scheduled"} for s in states.values()):
             break
         if time.monotonic() > deadline:
             raise RuntimeError(f"{mode}: not every wait started: {states}")
         time.sleep(1.0)
-    counted, offset = task_starts(env, offset)
+    counted, offset = env.task_starts(offset)
     starts += counted
     before = emulator.command("counters")["requests"]
     cpu0, sched0 = cpu(env)
@@ -161,11 +171,11 @@ def run_mode(
     result.scheduler_cpu_per_wait_hour = ((sched1 - sched0) / hours - idle[1]) / args.waits
     result.requests_per_wait_interval = during / args.waits / ((args.window - 1.0) / args.poke)
     state = env.wait_for_run(dag_id, run_id, timeout=1200, interval=2.0)
-    counted, offset = task_starts(env, offset)
+    counted, offset = env.task_starts(offset)
     starts += counted
     result.worker_starts_per_wait = starts / args.waits
     result.requests = emulator.command("counters")["requests"]
-    tis = env.api_json("GET", f"dags/{dag_id}/dagRuns/{run_id}/taskInstances", params={"limit": 1000})["task_instances"]
+    tis = task_instances(env, dag_id, run_id)
     by_task = {ti["task_id"]: ti for ti in tis}
     # Latency of the waits that succeeded (Airflow 3.3.2 can fail a reschedule sensor on a stale executor
     # event: those are counted in the outcomes instead).
@@ -175,7 +185,14 @@ def run_mode(
         if by_task[f"wait_{i:03d}"]["state"] == "success"
     ]
     result.latency_p50, result.latency_p99 = percentile(latencies, 50), percentile(latencies, 99)
-    result.outcomes = {s: sum(ti["state"] == s for ti in tis) for s in {ti["state"] for ti in tis}}
+    gates = [
+        ti_start(by_task[f"gate_{i:03d}"]) - ends[i]
+        for i in range(args.waits)
+        if by_task[f"gate_{i:03d}"]["state"] == "success"
+    ]
+    result.gate_p50, result.gate_p99 = percentile(gates, 50), percentile(gates, 99)
+    waits = [ti for ti in tis if ti["task_id"].startswith("wait_")]
+    result.outcomes = {s: sum(ti["state"] == s for ti in waits) for s in {ti["state"] for ti in waits}}
     if state != "success":
         print(f"{mode}: run {state}: {result.outcomes}", file=sys.stderr, flush=True)
     emulator.command("reset")  # counters per mode (jobs too: the next mode creates its own)
@@ -236,6 +253,8 @@ def report(results: list[Result], args: argparse.Namespace, idle: tuple[float, f
             r.worker_starts_per_wait,
             r.latency_p50,
             r.latency_p99,
+            r.gate_p50,
+            r.gate_p99,
             r.requests_per_wait_interval,
             r.requests,
             ", ".join(f"{n} {s}" for s, n in sorted(r.outcomes.items())),
@@ -250,6 +269,8 @@ def report(results: list[Result], args: argparse.Namespace, idle: tuple[float, f
         "worker starts / wait",
         "detection p50 (s)",
         "detection p99 (s)",
+        "job end to downstream start p50 (s)",
+        "p99 (s)",
         "requests / wait / interval",
         "requests in all",
         "outcomes",
@@ -262,8 +283,11 @@ def report(results: list[Result], args: argparse.Namespace, idle: tuple[float, f
         table(headers, rows),
     ]
     by_mode = {r.mode: r for r in results}
-    base = by_mode.get("deferred")
-    if base is not None:
+    # Against the deferred sensor (what the provider did by default) and the pymilvus reschedule baseline.
+    for base_mode in ("deferred", "reschedule"):
+        base = by_mode.get(base_mode)
+        if base is None:
+            continue
         lines.append("")
         for other in results:
             if other is base:
@@ -273,10 +297,11 @@ def report(results: list[Result], args: argparse.Namespace, idle: tuple[float, f
                 "scheduler CPU": (other.scheduler_cpu_per_wait_hour, base.scheduler_cpu_per_wait_hour),
                 "worker starts": (other.worker_starts_per_wait, base.worker_starts_per_wait),
                 "detection p50": (other.latency_p50, base.latency_p50),
+                "downstream start p50": (other.gate_p50, base.gate_p50),
                 "requests/interval": (other.requests_per_wait_interval, base.requests_per_wait_interval),
             }
             lines.append(
-                f"{other.mode} / deferred: "
+                f"{other.mode} / {base_mode}: "
                 + ", ".join(f"{name} {a / b:.2f}x" if b else f"{name} n/a" for name, (a, b) in ratios.items())
             )
     return "\n".join(lines)

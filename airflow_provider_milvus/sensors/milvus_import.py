@@ -16,9 +16,9 @@ from airflow_provider_milvus.config import default_deferrable
 from airflow_provider_milvus.events import ImportOutcome, outcome_of, read_event
 from airflow_provider_milvus.exceptions import MilvusImportError
 from airflow_provider_milvus.hooks.milvus_import import MilvusImportHook
+from airflow_provider_milvus.in_trigger import END_EVENT_STATES, check_end_from_trigger, check_start_from_trigger
 from airflow_provider_milvus.state import BulkInsertState
 from airflow_provider_milvus.triggers.milvus_import import MilvusImportTrigger
-from airflow_provider_milvus.version_compat import AIRFLOW_V_3_3_PLUS
 from airflow_provider_milvus.waiting import WaitSettings, staged_message
 
 
@@ -37,10 +37,17 @@ class MilvusImportSensor(BaseSensorOperator):
     :param on_stall: ``warn`` (log, keep waiting) or ``fail`` (end the wait as timed out).
     :param db_name: the job's database when not the connection's (templated).
     :param emit_asset: emit an asset event for the job's collection once it saw the job complete.
-    :param start_from_trigger: begin the wait in the triggerer, with no worker start at all (only
+    :param start_from_trigger: begin the wait in the triggerer, with no worker start to begin it (only
         ``execute_complete`` runs on a worker). The job id must be known when the DAG is parsed, or be a
         template on Airflow 3.3+ (rendered in the triggerer); ``timeout`` is then Airflow's trigger timeout.
-        Not for mapped tasks (their arguments are known only at run time).
+        Not for mapped tasks (their arguments are known only at run time). Refused on Airflow 3.1 and 3.2,
+        whose scheduler would start the task on a worker anyway.
+    :param end_from_trigger: end the task in the triggerer, with no worker to resume it: success with the
+        final state as ``return_value``, failed with the server's reason in the task log (and the state
+        in XCom once no retry is left), skipped with ``soft_fail``. With ``start_from_trigger`` no worker
+        runs at all (a timeout alone is ended by a worker, as Airflow does for every deferred task).
+        Refused, with the reason, where it cannot work right: listeners registered (OpenLineage's),
+        ``emit_asset=True``, or ``retries`` on Airflow before 3.3.1.
     """
 
     template_fields: Sequence[str] = ("job_id", "milvus_conn_id", "db_name")
@@ -58,6 +65,7 @@ class MilvusImportSensor(BaseSensorOperator):
         db_name: str | None = None,
         emit_asset: bool = False,
         start_from_trigger: bool = False,
+        end_from_trigger: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -73,19 +81,25 @@ class MilvusImportSensor(BaseSensorOperator):
         self.stall_timeout = stall_timeout
         self.on_stall = on_stall
         self.db_name = db_name
+        self.end_from_trigger = end_from_trigger
+        if end_from_trigger:
+            check_end_from_trigger(
+                self.task_id, deferrable=self.deferrable, retries=int(self.retries or 0), emit_asset=emit_asset
+            )
         if start_from_trigger:
             self._start_in_triggerer()
+
+    @property
+    def _skips_on_failure(self) -> bool:
+        """``soft_fail`` (or ``never_fail`` where Airflow has it): a failed wait skips the task."""
+        return bool(self.soft_fail or getattr(self, "never_fail", False))
 
     def _start_in_triggerer(self) -> None:
         """Let the scheduler defer this task straight to the trigger (``start_from_trigger``)."""
         from airflow.triggers.base import StartTriggerArgs
 
         templated = [name for name in self.template_fields if "{{" in str(getattr(self, name) or "")]
-        if templated and not AIRFLOW_V_3_3_PLUS:
-            raise ValueError(
-                f"{self.task_id}: start_from_trigger needs {', '.join(templated)} known when the DAG is parsed "
-                "on this Airflow (templates are rendered in the triggerer from Airflow 3.3)"
-            )
+        check_start_from_trigger(self.task_id, templated)
         if not self.deferrable:
             raise ValueError(f"{self.task_id}: start_from_trigger waits in the triggerer; it needs deferrable=True")
         self.start_from_trigger = True
@@ -99,6 +113,8 @@ class MilvusImportSensor(BaseSensorOperator):
                 "stall_timeout": self.stall_timeout,
                 "on_stall": self.on_stall,
                 "db_name": self.db_name,
+                "end_from_trigger": self.end_from_trigger,
+                "soft_fail": self._skips_on_failure,
             },
             next_method="execute_complete",
             timeout=timedelta(seconds=self.timeout),
@@ -144,6 +160,8 @@ class MilvusImportSensor(BaseSensorOperator):
                 stall_timeout=self.stall_timeout,
                 on_stall=self.on_stall,
                 db_name=self._db(),
+                end_from_trigger=self.end_from_trigger,
+                soft_fail=self._skips_on_failure,
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=self.timeout + 2 * self.poke_interval + 60),
@@ -171,7 +189,15 @@ class MilvusImportSensor(BaseSensorOperator):
             self.log.info("%s", staged_message(state.task_id))
 
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> Any:
-        """Resume after the trigger fired: succeed only on a Completed state, push the state in every case."""
+        """Resume after the trigger fired: succeed only on a Completed state, push the state in every case.
+
+        ``dag.test()`` runs an ``end_from_trigger`` wait's end event on the worker, resuming the task with
+        only the state it names: the job is then read once more and the task ends on what it says.
+        """
+        if self.end_from_trigger and isinstance(event, str) and event in END_EVENT_STATES:
+            state = self.hook.get_import_state(self._checked_job_id(), self._db())
+            self._log_state(state)
+            return self._complete(context, outcome_of(state))
         outcome = read_event(event, str(self.job_id))
         self.log.info("Import job %s: %s (%s)", outcome.job_id, outcome.status, outcome.message)
         return self._complete(context, outcome)

@@ -14,7 +14,7 @@ from typing import Any, Final
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_milvus.assets import DEFAULT_DB
-from airflow_provider_milvus.events import ERROR, make_event
+from airflow_provider_milvus.events import ERROR, SUCCESS, make_event
 from airflow_provider_milvus.exceptions import MilvusImportError
 from airflow_provider_milvus.state import BulkInsertState
 from airflow_provider_milvus.version_compat import HAS_EVENT_TRIGGERS, BaseEventTrigger
@@ -63,6 +63,10 @@ class MilvusImportTrigger(BaseTrigger):
         the deferred task (Airflow 3.3+ calls ``on_kill``); a sensor watching someone's job leaves it.
     :param staged_is_done: end successfully once the job is staged (Uncommitted): a two-phase import
         started with ``auto_commit=False``. Otherwise a staged job is waited on until someone commits it.
+    :param end_from_trigger: end the task here, with no worker: success with the final state as its
+        ``return_value`` XCom, failed (or skipped with ``soft_fail``) otherwise; a timeout still resumes
+        the task on a worker (``airflow_provider_milvus.in_trigger.end_event``).
+    :param soft_fail: with ``end_from_trigger``, a failed or unreadable job skips the task instead.
     """
 
     def __init__(
@@ -79,6 +83,8 @@ class MilvusImportTrigger(BaseTrigger):
         db_name: str | None = None,
         abort_on_kill: bool = False,
         staged_is_done: bool = False,
+        end_from_trigger: bool = False,
+        soft_fail: bool = False,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.job_id = str(job_id)
@@ -87,6 +93,8 @@ class MilvusImportTrigger(BaseTrigger):
         self.coalesce = coalesce
         self.db_name = db_name or None
         self.abort_on_kill = abort_on_kill
+        self.end_from_trigger = end_from_trigger
+        self.soft_fail = soft_fail
         self.wait = WaitSettings(
             poll_interval=float(poll_interval),
             end_time=end_time,
@@ -113,6 +121,8 @@ class MilvusImportTrigger(BaseTrigger):
                 "db_name": self.db_name,
                 "abort_on_kill": self.abort_on_kill,
                 "staged_is_done": self.wait.staged_is_done,
+                "end_from_trigger": self.end_from_trigger,
+                "soft_fail": self.soft_fail,
             },
         )
 
@@ -137,7 +147,15 @@ class MilvusImportTrigger(BaseTrigger):
         except Exception as error:  # the connection cannot be read, or a bug: still exactly one clear event
             self.log.exception("Waiting for import job %s failed", self.job_id)
             event = make_event(ERROR, self.job_id, None, f"{type(error).__name__}: {error}")
-        yield TriggerEvent(event)
+        if not self.end_from_trigger:
+            yield TriggerEvent(event)
+            return
+        from airflow_provider_milvus.in_trigger import end_event
+
+        ending = end_event(event, soft_fail=self.soft_fail)
+        log = self.log.info if event["status"] == SUCCESS else self.log.error
+        log("Import job %s: %s (%s)", self.job_id, event["status"], event["message"])  # the task log shows the reason
+        yield ending
 
     async def on_kill(self) -> None:
         """A user killed or cleared the deferred task (3.3+): abort the job where the server can, else say so.

@@ -1,10 +1,14 @@
-"""DAGs of ``benchmarks/production_waits.py``: N waits for N import jobs of the REST v2 emulator, three ways.
+"""DAGs of ``benchmarks/production_waits.py``: N waits for N import jobs of the REST v2 emulator, four ways.
 
 - ``bench_prod_deferred``: ``MilvusImportSensor`` (deferrable: a worker starts it, it defers, a worker resumes it);
-- ``bench_prod_start_from_trigger``: the same with ``start_from_trigger=True`` (no worker start for the wait);
+- ``bench_prod_start_from_trigger``: the same with ``start_from_trigger=True`` (no worker start to begin the wait);
+- ``bench_prod_end_from_trigger``: with ``start_from_trigger=True`` and ``end_from_trigger=True`` (no worker at all);
 - ``bench_prod_reschedule``: ``PythonSensor(mode="reschedule")`` calling pymilvus's REST helper
   ``pymilvus.bulk_writer.get_import_progress``: what a user writes without this provider; it frees the
   worker slot between pokes, but every poke is a worker start.
+
+Each wait ``wait_i`` gates ``gate_i``, an ``EmptyOperator``: the scheduler marks it done the moment it may
+run, without a worker, so its start is when the downstream of the wait could begin.
 
 Trigger with ``{"job_ids": [...], "uri": "http://127.0.0.1:PORT"}``; sensor i waits for ``job_ids[i]``.
 ``BENCH_PROD_WAITS`` (default 30) and ``BENCH_PROD_POKE_INTERVAL`` (default 15 s) come from the environment.
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import os
 
+from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.providers.standard.sensors.python import PythonSensor
 from airflow.sdk import DAG, Param
 
@@ -42,7 +47,11 @@ def pymilvus_import_done(job_id: str, uri: str) -> bool:
     return bool(data.get("state") == "Completed")
 
 
-for dag_id, start_from_trigger in (("bench_prod_deferred", False), ("bench_prod_start_from_trigger", True)):
+for dag_id, start_from_trigger, end_from_trigger in (
+    ("bench_prod_deferred", False, False),
+    ("bench_prod_start_from_trigger", True, False),
+    ("bench_prod_end_from_trigger", True, True),
+):
     with DAG(dag_id=dag_id, schedule=None, catchup=False, max_active_tasks=WAITS, params=PARAMS, tags=["benchmark"]):
         for i in range(WAITS):
             MilvusImportSensor(
@@ -51,7 +60,8 @@ for dag_id, start_from_trigger in (("bench_prod_deferred", False), ("bench_prod_
                 poke_interval=POKE_INTERVAL,
                 timeout=3600,
                 start_from_trigger=start_from_trigger,
-            )
+                end_from_trigger=end_from_trigger,
+            ) >> EmptyOperator(task_id=f"gate_{i:03d}")
 
 with DAG(
     dag_id="bench_prod_reschedule",
@@ -69,4 +79,4 @@ with DAG(
             mode="reschedule",
             poke_interval=POKE_INTERVAL,
             timeout=3600,
-        )
+        ) >> EmptyOperator(task_id=f"gate_{i:03d}")

@@ -337,6 +337,22 @@ class AirflowEnv:
         """The file a service's stdout and stderr go to."""
         return self.home / f"{service}.log"
 
+    def task_starts(self, offset: int = 0) -> tuple[int, int]:
+        """Worker task runs begun since byte ``offset`` of the api-server's log, and the new offset (Airflow 3).
+
+        Every task process a worker starts (a first run or a resume after a deferral) opens with the
+        execution API's ``PATCH .../task-instances/<id>/run``; the api-server logs each answered one.
+        """
+        with self.service_log("api-server").open("rb") as log:
+            log.seek(offset)
+            text = log.read()
+        count = sum(
+            1
+            for line in text.splitlines()
+            if b"method=PATCH" in line and b"/run query=" in line and b"status_code=200" in line
+        )
+        return count, offset + len(text)
+
     def service_log_tail(self, service: str, lines: int = 40) -> str:
         """The last lines of a service's log."""
         try:

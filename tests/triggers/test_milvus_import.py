@@ -76,6 +76,8 @@ def test_serialize_holds_only_ids_and_settings() -> None:
         "db_name": None,
         "abort_on_kill": False,
         "staged_is_done": False,
+        "end_from_trigger": False,
+        "soft_fail": False,
     }
     assert MilvusImportTrigger(**kwargs).serialize() == (path, kwargs)
 
