@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import Generator, Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from airflow_provider_milvus.exceptions import MilvusImportConfigError, MilvusImportError
@@ -12,6 +14,7 @@ from airflow_provider_milvus.protocol.cloud import CloudProtocol
 from airflow_provider_milvus.protocol.detect import detect_protocol
 from airflow_provider_milvus.protocol.errors import scrub
 from airflow_provider_milvus.protocol.grpc import GrpcProtocol
+from airflow_provider_milvus.protocol.listing import Listing
 from airflow_provider_milvus.protocol.rest import RestProtocol
 from airflow_provider_milvus.settings import MilvusSettings
 from airflow_provider_milvus.state import BulkInsertState
@@ -165,6 +168,21 @@ class MilvusImportClient:
         states: list[BulkInsertState] = self._run(self.protocol.list_import_states(collection_name, db_name))
         return states
 
+    def list_jobs(
+        self,
+        collection_name: str | None = None,
+        db_name: str | None = None,
+        *,
+        max_bytes: int | None = None,
+        wanted: frozenset[str] = frozenset(),
+        max_pages: int | None = None,
+    ) -> Listing:
+        """One list with its cost (pages, bytes), stopped early past ``max_bytes`` / ``max_pages`` pages."""
+        listing: Listing = self._run(
+            self.protocol.list_jobs(collection_name, db_name, max_bytes=max_bytes, wanted=wanted, max_pages=max_pages)
+        )
+        return listing
+
     def close(self) -> None:
         """Close sockets and channels."""
         for transport in {id(t): t for t in (self._transport, self._http) if t is not None}.values():
@@ -173,11 +191,26 @@ class MilvusImportClient:
         self._protocol = None
 
 
+@dataclass
+class TransferStats:
+    """Requests sent, answer bytes received, and seconds spent outside the wire (building, parsing)."""
+
+    requests: int = 0
+    bytes: int = 0
+    seconds: float = 0.0
+
+    def copy(self) -> TransferStats:
+        """A snapshot, to subtract from a later one."""
+        return TransferStats(self.requests, self.bytes, self.seconds)
+
+
 class AsyncMilvusImportClient:
     """The async twin of :class:`MilvusImportClient`, for the triggerer's event loop."""
 
     def __init__(self, settings: MilvusSettings, transport: AsyncTransport | None = None) -> None:
         self.settings = settings
+        #: What this client has cost so far (the shared poller weighs lists against reads with it).
+        self.stats = TransferStats()
         self._transport = transport
         self._http: AsyncHttpTransport | None = None
         self._protocol: ImportProtocol | None = None
@@ -225,11 +258,28 @@ class AsyncMilvusImportClient:
                 return await self._http_transport().send(request)
             return await transport.send(request)
 
-        senders = {"cloud": limited, "grpc": dispatched}
+        sender = {"cloud": limited, "grpc": dispatched}.get(self.settings.protocol, transport.send)
+        stats = self.stats
+        waited = 0.0
+
+        async def counted(request: Any) -> Any:
+            nonlocal waited
+            started = time.perf_counter()
+            try:
+                answer = await sender(request)
+            finally:
+                waited += time.perf_counter() - started
+            stats.requests += 1
+            stats.bytes += len(getattr(answer, "body", b""))
+            return answer
+
+        started = time.perf_counter()
         try:
-            return await run_async(operation, senders.get(self.settings.protocol, transport.send))
+            return await run_async(operation, counted)
         except MilvusImportError as error:
             raise scrub(error, secret_forms(self.settings)) from None
+        finally:
+            stats.seconds += max(0.0, time.perf_counter() - started - waited)
 
     async def commit_import(self, job_id: str, db_name: str | None = None) -> None:
         """Publish a staged two-phase import (Milvus 3.0+)."""
@@ -271,6 +321,22 @@ class AsyncMilvusImportClient:
         protocol = await self.protocol()
         states: list[BulkInsertState] = await self._run(protocol.list_import_states(collection_name, db_name))
         return states
+
+    async def list_jobs(
+        self,
+        collection_name: str | None = None,
+        db_name: str | None = None,
+        *,
+        max_bytes: int | None = None,
+        wanted: frozenset[str] = frozenset(),
+        max_pages: int | None = None,
+    ) -> Listing:
+        """One list with its cost (pages, bytes), stopped early past ``max_bytes`` / ``max_pages`` pages."""
+        protocol = await self.protocol()
+        listing: Listing = await self._run(
+            protocol.list_jobs(collection_name, db_name, max_bytes=max_bytes, wanted=wanted, max_pages=max_pages)
+        )
+        return listing
 
     async def aclose(self) -> None:
         """Close sockets and channels."""

@@ -13,6 +13,7 @@ from airflow_provider_milvus import exceptions as exc
 from airflow_provider_milvus.protocol import errors
 from airflow_provider_milvus.protocol.arguments import ImportArgs, check_name
 from airflow_provider_milvus.protocol.base import HttpOperation, HttpRequest, HttpResponse, Sleep
+from airflow_provider_milvus.protocol.listing import Listing
 from airflow_provider_milvus.protocol.rest import (
     PREFIX,
     TWO_PHASE_PROBE_ID,
@@ -160,20 +161,48 @@ class CloudProtocol:
         self, collection_name: str | None = None, db_name: str | None = None
     ) -> HttpOperation[list[BulkInsertState]]:
         """``list``, every page, spaced to respect the cloud's rate limit."""
+        return (yield from self.list_jobs(collection_name, db_name)).states
+
+    def list_jobs(
+        self,
+        collection_name: str | None = None,
+        db_name: str | None = None,
+        *,
+        max_bytes: int | None = None,
+        wanted: frozenset[str] = frozenset(),
+        max_pages: int | None = None,
+    ) -> HttpOperation[Listing]:
+        """``list`` page by page, with its cost; stops once every ``wanted`` job was seen.
+
+        Also stops (an incomplete Listing) when ``max_pages`` pages or ``max_bytes`` bytes were read and
+        the list has more. The cloud's list has no collection filter: the collection is picked here.
+        """
         collection = check_name(collection_name, "collection_name", required=False)
         check_name(db_name, "db_name", required=False)
         what = "listing Zilliz Cloud import jobs"
         states: list[BulkInsertState] = []
-        for page in range(1, MAX_PAGES + 1):
+        missing = set(wanted)
+        size = 0
+        total: int | None = None
+        complete = False
+        page = 0
+        for page in range(1, min(MAX_PAGES, max_pages or MAX_PAGES) + 1):
             if page > 1:
                 yield Sleep(PAGE_INTERVAL)
             response = yield self.request("list", {"pageSize": PAGE_SIZE, "currentPage": page})
             assert isinstance(response, HttpResponse)
+            size += len(response.body)
             data = decode_envelope(response, what=what, server=self.server, job_id=None)
             records, total = parse_list_records(data, what=what, server=self.server)
             states.extend(records)
+            missing.difference_update(s.task_id for s in records)
             if not records or len(records) < PAGE_SIZE or (total is not None and page * PAGE_SIZE >= total):
+                complete = True
+                break
+            if wanted and not missing:
+                break  # every wanted job seen: the rest of the pages cannot tell more about them
+            if max_bytes is not None and size >= max_bytes:
                 break
         if collection:
             states = [s for s in states if s.collection_name in ("", collection)]
-        return states
+        return Listing(states, complete=complete or bool(wanted and not missing), pages=page, bytes=size, total=total)

@@ -24,9 +24,9 @@ import pytest
 
 from airflow_provider_milvus import BulkInsertState
 from airflow_provider_milvus import exceptions as exc
-from airflow_provider_milvus.coalesce import SharedPoller
 from airflow_provider_milvus.hooks.milvus_import import MilvusImportHook
 from airflow_provider_milvus.operators.milvus_import import MilvusImportOperator
+from airflow_provider_milvus.polling import SharedPoller
 from airflow_provider_milvus.proto import milvus_import_pb2 as pb
 from airflow_provider_milvus.sensors.milvus_import import MilvusImportSensor
 from airflow_provider_milvus.triggers.milvus_import import MilvusImportTrigger

@@ -1,15 +1,15 @@
-"""One shared client and one coalesced poller for all triggers of a triggerer that use one connection.
+"""One shared client and one poller for all triggers of a triggerer that use one connection.
 
-While jobs are in flight the poller reads all their states with ONE list
-request per poll interval, and fetches a job in full only when it is new, its
-state changed, it ended (final states are always read in full), or its last
-full read is older than its refresh period; in between, the list's state and
-progress are merged into the last full state. Where the
-server's list cannot be trusted (Milvus 2.4+ answers the legacy gRPC list
-with id 0; a server without a list route) it falls back to per-job reads,
-detected, not configured. Triggers still run their own wait logic
-(:mod:`airflow_provider_milvus.waiting`): only where the states come from
-changes, so the events are the same as with per-job polling.
+Each round the poller reads the watched jobs the cheapest way it has measured (:mod:`.cost`): one
+describe per job, one list of everything, or one list per watched collection, whichever costs no more
+requests and bytes, so a round never costs more than its watched jobs, whatever history the server keeps.
+From a list it fetches a job in full only when it is new, its state changed, it ended (final states are
+always read in full), or its last full read is older than its refresh period; in between, the list's
+state and progress are merged into the last full state. Where the server's list cannot be trusted (Milvus
+2.4+ answers the legacy gRPC list with id 0; a server without a list route) it reads per job, detected,
+not configured. Long answers are parsed off the event loop (:mod:`airflow_provider_milvus.transport.driver`).
+Triggers still run their own wait logic (:mod:`airflow_provider_milvus.waiting`): only where the states
+come from changes, so the events are the same as with per-job polling.
 """
 
 from __future__ import annotations
@@ -19,20 +19,20 @@ import contextlib
 import logging
 import time
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Final
 
 from airflow_provider_milvus.client import AsyncMilvusImportClient
 from airflow_provider_milvus.exceptions import MilvusImportError, MilvusImportRouteNotFoundError
+from airflow_provider_milvus.polling import cost
+from airflow_provider_milvus.polling.cost import REFRESH_SECONDS, Known, ListCost, ReadCost, RoundPlan, plan_fetches
 from airflow_provider_milvus.settings import MilvusSettings
 from airflow_provider_milvus.state import BulkInsertState
 from airflow_provider_milvus.waiting import Pause, backoff_delay
 
 log = logging.getLogger(__name__)
 
-#: A job's full state (rows, details) is re-read at least this often even when its state does not change.
-REFRESH_SECONDS: Final = 900.0
 #: Full reads running at once per poller.
 FETCH_CONCURRENCY: Final = 16
 
@@ -48,67 +48,12 @@ class _Job:
     error: MilvusImportError | None = None
     fetched_at: float = 0.0
     round: int = -1
-
-
-@dataclass(frozen=True)
-class Known:
-    """The last full state of a job, when it was read, and how often it must be re-read."""
-
-    state: BulkInsertState | None
-    fetched_at: float = 0.0
-    refresh: float = REFRESH_SECONDS
-
-
-def merge_summary(full: BulkInsertState, summary: BulkInsertState, *, with_progress: bool) -> BulkInsertState:
-    """The last full state brought up to date with a list entry's state (and progress, where listed)."""
-    progress = summary.progress if with_progress else full.progress
-    if (full.state, full.progress, full.server_state) == (summary.state, progress, summary.server_state):
-        return full
-    infos = dict(full.infos)
-    if "progress_percent" in infos or with_progress:
-        infos["progress_percent"] = str(progress)
-    return replace(
-        full, state=summary.state, state_name="", progress=progress, infos=infos, server_state=summary.server_state
-    )
-
-
-def plan_fetches(
-    watched: Iterable[str],
-    listed: Mapping[str, BulkInsertState],
-    known: Mapping[str, Known],
-    *,
-    now: float,
-    listing_is_full: bool,
-) -> tuple[list[str], list[str]]:
-    """Split the watched jobs into those read in full this round and those served from the list.
-
-    A full read is needed for a job never read, missing from the list, whose state changed, that
-    ended (the final state is always read in full) or whose last full read is older than its refresh.
-    ``listing_is_full``: the list's entries are complete states (gRPC ListImportTasks).
-    """
-    fetch: list[str] = []
-    from_list: list[str] = []
-    for job_id in watched:
-        summary = listed.get(job_id)
-        last = known.get(job_id, Known(None))
-        if summary is None:
-            fetch.append(job_id)  # not in the list (another database, an old job): read it directly
-        elif listing_is_full:
-            from_list.append(job_id)
-        elif (
-            last.state is None
-            or last.state.state != summary.state
-            or summary.is_terminal
-            or now - last.fetched_at >= last.refresh
-        ):
-            fetch.append(job_id)
-        else:
-            from_list.append(job_id)
-    return fetch, from_list
+    #: The job's collection, learnt from its first full read ("" where the answer does not say).
+    collection: str | None = None
 
 
 class SharedPoller:
-    """Serves state reads for many triggers of one connection from one list request per round."""
+    """Serves state reads for many triggers of one connection, each round the cheapest measured way."""
 
     def __init__(self, client: AsyncMilvusImportClient, *, coalesce: bool = True, db_name: str | None = None) -> None:
         self.client = client
@@ -119,8 +64,14 @@ class SharedPoller:
         self.round = 0  # rounds completed
         self.started = 0  # rounds started
         self.requests = 0
+        #: What reading one job in full costs, and each list scope's last measure (the cost model's input).
+        self.read_cost = ReadCost()
+        self.list_costs: dict[cost.Scope, ListCost] = {}
+        #: The plan of the last round (what was decided, and why).
+        self.last_plan = RoundPlan()
         self._round_done = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
+        self._collection_lists: dict[str, asyncio.Task[list[BulkInsertState]]] = {}
 
     # -- what a trigger calls ---------------------------------------------------------------
 
@@ -221,45 +172,101 @@ class SharedPoller:
         async with self._round_done:
             self._round_done.notify_all()
 
+    def _traits(self) -> cost.Traits:
+        return {"cloud": cost.CLOUD, "grpc": cost.GRPC}.get(self.client.settings.protocol, cost.REST)
+
+    def plan(self) -> RoundPlan:
+        """What the next round will do with the jobs watched now (pure: the cost model over the measures)."""
+        watched = {job_id: job.collection for job_id, job in self.jobs.items()}
+        unread = [job_id for job_id, job in self.jobs.items() if job.state is None]
+        return cost.choose_round(
+            watched, self.read_cost, self.list_costs, self._traits(), round=self.started, unread=unread
+        )
+
     async def _run_round(self) -> MilvusImportError | None:
-        """One list request and the full reads it calls for; returns the list's error, if any."""
-        watched = list(self.jobs)
-        if not watched:
+        """One round as the cost model plans it; returns a list's error, if any."""
+        if not self.jobs:
             return None
-        try:
-            self.requests += 1
-            listed_states = await self.client.list_import_states(None, self.db_name)
-        except MilvusImportRouteNotFoundError:
-            self._distrust("the server has no list call")
-            return None
-        except MilvusImportError as error:
-            for job_id in watched:
-                if job_id in self.jobs:
-                    self.jobs[job_id].error = error
-            return error
-        watched = [j for j in watched if j in self.jobs]  # readers may have left during the list call
-        if any(s.task_id in ("", "0") for s in listed_states):
-            self._distrust("the server's list answers job id 0 (Milvus 2.4+ legacy gRPC list)")
-            return None
+        await self.client.resolve_protocol()
+        plan = self.last_plan = self.plan()
+        listed: dict[str, BulkInsertState] = {}
+        served: set[str] = set()
+        for list_plan in plan.lists:
+            try:
+                listing = await self._list(list_plan)
+            except MilvusImportRouteNotFoundError as error:
+                self._distrust(f"the server has no usable list call ({error})")
+                return None
+            except MilvusImportError as error:
+                for job_id in list_plan.jobs:
+                    if job_id in self.jobs:
+                        self.jobs[job_id].error = error
+                return error
+            if listing is None:
+                continue
+            if any(s.task_id in ("", "0") for s in listing):
+                self._distrust("the server's list answers job id 0 (Milvus 2.4+ legacy gRPC list)")
+                return None
+            listed.update((s.task_id, s) for s in listing if s.task_id in list_plan.jobs)
+            served |= list_plan.jobs
+        watched = [j for j in self.jobs if j in served]  # readers may have left during the list calls
         protocol = self.client.settings.protocol
-        listed = {s.task_id: s for s in listed_states}
         now = time.monotonic()
         known = {j: Known(self.jobs[j].state, self.jobs[j].fetched_at, self.jobs[j].refresh) for j in watched}
         fetch, from_list = plan_fetches(watched, listed, known, now=now, listing_is_full=protocol == "grpc")
         for job_id in from_list:
-            job = self.jobs.get(job_id)
-            if job is None:
-                continue
+            job = self.jobs[job_id]
             summary = listed[job_id]
             if protocol == "grpc":
-                self._store(job_id, summary)
+                self._store(job_id, summary, full=False)
             else:
                 assert job.state is not None
-                job.state = merge_summary(job.state, summary, with_progress=protocol == "rest")
+                job.state = cost.merge_summary(job.state, summary, with_progress=protocol == "rest")
                 job.error = None
+        direct = [j for j in self.jobs if j not in served]
+        await self._fetch([*fetch, *direct])
+        return None
+
+    async def _list(self, plan: cost.ListPlan) -> list[BulkInsertState] | None:
+        """One planned list, measured; None when it outgrew its budget (its jobs are then read one by one)."""
+        before = self.client.stats.copy()
+        wanted = plan.jobs if self._traits().paged else frozenset()
+        self.requests += 1
+        listing = await self.client.list_jobs(
+            plan.scope, self.db_name, max_bytes=plan.max_bytes, wanted=wanted, max_pages=plan.max_pages
+        )
+        self.requests += max(0, listing.pages - 1)
+        after = self.client.stats
+        seconds = after.seconds - before.seconds
+        measured = ListCost(
+            after.bytes - before.bytes, listing.pages, seconds, len(listing.states), listing.complete, self.started
+        )
+        worth = cost.worth_listing(measured, len(plan.jobs), self.read_cost)
+        self.list_costs[plan.scope] = cost.record_list(
+            self.list_costs.get(plan.scope),
+            bytes=measured.bytes,
+            pages=measured.pages,
+            seconds=seconds,
+            entries=measured.entries,
+            complete=measured.complete,
+            round=self.started,
+            worth_it=worth,
+        )
+        if not listing.complete:
+            log.debug("A list of %s import jobs outgrew its budget: reading them one by one", plan.scope or "all")
+            return None
+        return listing.states
+
+    async def _fetch(self, job_ids: list[str]) -> None:
+        """Full reads of ``job_ids``, a few at a time; their mean cost feeds the cost model."""
+        if not job_ids:
+            return
         semaphore = asyncio.Semaphore(FETCH_CONCURRENCY)
+        before = self.client.stats.copy()
+        reads = 0
 
         async def fetch_one(job_id: str) -> None:
+            nonlocal reads
             async with semaphore:
                 self.requests += 1
                 try:
@@ -275,15 +282,44 @@ class SharedPoller:
                             f"reading the job failed unexpectedly: {type(error).__name__}: {error}", job_id=job_id
                         )
                     return
+            reads += 1
             self._store(job_id, state)
 
-        await asyncio.gather(*(fetch_one(j) for j in fetch))
-        return None
+        await asyncio.gather(*(fetch_one(j) for j in job_ids))
+        after = self.client.stats
+        if reads and after.requests - before.requests == reads:  # a read that took a retry or a check is no sample
+            self.read_cost = cost.add_reads(
+                self.read_cost, reads, after.bytes - before.bytes, after.seconds - before.seconds
+            )
 
-    def _store(self, job_id: str, state: BulkInsertState) -> None:
+    async def list_collection(self, collection_name: str) -> list[BulkInsertState]:
+        """Every job the server remembers in ``collection_name``, for triggers that watch a collection.
+
+        Callers asking at the same time share one list request; the list is filtered by the server
+        where the API can (Milvus REST and gRPC), and its answer is parsed off the event loop.
+        """
+        task = self._collection_lists.get(collection_name)
+        if task is None or task.done():
+            task = asyncio.get_running_loop().create_task(self._list_collection(collection_name))
+            self._collection_lists[collection_name] = task
+        return list(await asyncio.shield(task))
+
+    async def _list_collection(self, collection_name: str) -> list[BulkInsertState]:
+        before = self.client.stats.requests
+        try:
+            listing = await self.client.list_jobs(collection_name, self.db_name)
+        finally:
+            self.requests += self.client.stats.requests - before
+        return listing.states
+
+    def _store(self, job_id: str, state: BulkInsertState, *, full: bool = True) -> None:
         job = self.jobs.get(job_id)
         if job is not None:
-            job.state, job.error, job.fetched_at = state, None, time.monotonic()
+            job.state, job.error = state, None
+            if full:
+                job.fetched_at = time.monotonic()
+                if job.collection is None:
+                    job.collection = state.collection_name or ""
 
     def _distrust(self, why: str) -> None:
         if self.list_trusted:
