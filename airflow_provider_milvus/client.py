@@ -14,7 +14,7 @@ from airflow_provider_milvus.protocol.cloud import CloudProtocol
 from airflow_provider_milvus.protocol.detect import detect_protocol
 from airflow_provider_milvus.protocol.errors import scrub
 from airflow_provider_milvus.protocol.grpc import GrpcProtocol
-from airflow_provider_milvus.protocol.listing import Listing
+from airflow_provider_milvus.protocol.listing import UNBOUNDED, ListBudget, Listing
 from airflow_provider_milvus.protocol.rest import RestProtocol
 from airflow_provider_milvus.settings import MilvusSettings
 from airflow_provider_milvus.state import BulkInsertState
@@ -172,15 +172,10 @@ class MilvusImportClient:
         self,
         collection_name: str | None = None,
         db_name: str | None = None,
-        *,
-        max_bytes: int | None = None,
-        wanted: frozenset[str] = frozenset(),
-        max_pages: int | None = None,
+        budget: ListBudget = UNBOUNDED,
     ) -> Listing:
-        """One list with its cost (pages, bytes), stopped early past ``max_bytes`` / ``max_pages`` pages."""
-        listing: Listing = self._run(
-            self.protocol.list_jobs(collection_name, db_name, max_bytes=max_bytes, wanted=wanted, max_pages=max_pages)
-        )
+        """One list with its cost (pages, bytes), stopped early where it outgrows ``budget``."""
+        listing: Listing = self._run(self.protocol.list_jobs(collection_name, db_name, budget))
         return listing
 
     def close(self) -> None:
@@ -326,16 +321,11 @@ class AsyncMilvusImportClient:
         self,
         collection_name: str | None = None,
         db_name: str | None = None,
-        *,
-        max_bytes: int | None = None,
-        wanted: frozenset[str] = frozenset(),
-        max_pages: int | None = None,
+        budget: ListBudget = UNBOUNDED,
     ) -> Listing:
-        """One list with its cost (pages, bytes), stopped early past ``max_bytes`` / ``max_pages`` pages."""
+        """One list with its cost (pages, bytes), stopped early where it outgrows ``budget``."""
         protocol = await self.protocol()
-        listing: Listing = await self._run(
-            protocol.list_jobs(collection_name, db_name, max_bytes=max_bytes, wanted=wanted, max_pages=max_pages)
-        )
+        listing: Listing = await self._run(protocol.list_jobs(collection_name, db_name, budget))
         return listing
 
     async def aclose(self) -> None:

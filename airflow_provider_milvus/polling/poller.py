@@ -27,6 +27,7 @@ from airflow_provider_milvus.client import AsyncMilvusImportClient
 from airflow_provider_milvus.exceptions import MilvusImportError, MilvusImportRouteNotFoundError
 from airflow_provider_milvus.polling import cost
 from airflow_provider_milvus.polling.cost import REFRESH_SECONDS, Known, ListCost, ReadCost, RoundPlan, plan_fetches
+from airflow_provider_milvus.protocol.listing import ListBudget
 from airflow_provider_milvus.settings import MilvusSettings
 from airflow_provider_milvus.state import BulkInsertState
 from airflow_provider_milvus.waiting import Pause, backoff_delay
@@ -232,9 +233,8 @@ class SharedPoller:
         before = self.client.stats.copy()
         wanted = plan.jobs if self._traits().paged else frozenset()
         self.requests += 1
-        listing = await self.client.list_jobs(
-            plan.scope, self.db_name, max_bytes=plan.max_bytes, wanted=wanted, max_pages=plan.max_pages
-        )
+        budget = ListBudget(plan.max_bytes, plan.max_pages, wanted)
+        listing = await self.client.list_jobs(plan.scope, self.db_name, budget)
         self.requests += max(0, listing.pages - 1)
         after = self.client.stats
         seconds = after.seconds - before.seconds

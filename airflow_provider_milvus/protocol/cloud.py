@@ -13,7 +13,7 @@ from airflow_provider_milvus import exceptions as exc
 from airflow_provider_milvus.protocol import errors
 from airflow_provider_milvus.protocol.arguments import ImportArgs, check_name
 from airflow_provider_milvus.protocol.base import HttpOperation, HttpRequest, HttpResponse, Sleep
-from airflow_provider_milvus.protocol.listing import Listing
+from airflow_provider_milvus.protocol.listing import UNBOUNDED, ListBudget, Listing
 from airflow_provider_milvus.protocol.rest import (
     PREFIX,
     TWO_PHASE_PROBE_ID,
@@ -167,16 +167,14 @@ class CloudProtocol:
         self,
         collection_name: str | None = None,
         db_name: str | None = None,
-        *,
-        max_bytes: int | None = None,
-        wanted: frozenset[str] = frozenset(),
-        max_pages: int | None = None,
+        budget: ListBudget = UNBOUNDED,
     ) -> HttpOperation[Listing]:
-        """``list`` page by page, with its cost; stops once every ``wanted`` job was seen.
+        """``list`` page by page, with its cost; stops once every job the budget wants was seen.
 
-        Also stops (an incomplete Listing) when ``max_pages`` pages or ``max_bytes`` bytes were read and
-        the list has more. The cloud's list has no collection filter: the collection is picked here.
+        Also stops (an incomplete Listing) when the budget's pages or bytes were read and the list has
+        more. The cloud's list has no collection filter: the collection is picked here.
         """
+        max_bytes, max_pages, wanted = budget.max_bytes, budget.max_pages, budget.wanted
         collection = check_name(collection_name, "collection_name", required=False)
         check_name(db_name, "db_name", required=False)
         what = "listing Zilliz Cloud import jobs"

@@ -24,7 +24,7 @@ from airflow_provider_milvus.protocol.base import (
     HttpResponse,
     Sleep,
 )
-from airflow_provider_milvus.protocol.listing import Listing
+from airflow_provider_milvus.protocol.listing import UNBOUNDED, ListBudget, Listing
 from airflow_provider_milvus.protocol.rest import NO_TWO_PHASE, RestProtocol
 from airflow_provider_milvus.state import FAILED, BulkInsertState, format_create_time, state_code
 
@@ -285,12 +285,9 @@ class GrpcProtocol:
         self,
         collection_name: str | None = None,
         db_name: str | None = None,
-        *,
-        max_bytes: int | None = None,
-        wanted: frozenset[str] = frozenset(),
-        max_pages: int | None = None,
+        budget: ListBudget = UNBOUNDED,
     ) -> GrpcOperation[Listing]:
-        """``ListImportTasks`` with its cost; an answer past ``max_bytes`` is not parsed (incomplete Listing).
+        """``ListImportTasks`` with its cost; an answer past ``budget.max_bytes`` is not parsed (incomplete Listing).
 
         gRPC cannot stop a message half-way: the bytes are spent, the parse is saved. Milvus 2.4+'s
         shim lists every task with id 0: once a read showed that shim, listing is refused as a route the
@@ -305,6 +302,7 @@ class GrpcProtocol:
         message = pb.ListImportTasksRequest(collection_name=collection, limit=0, db_name=db)
         response = yield self.request(LIST_IMPORT_TASKS, message, db_name=db)
         assert isinstance(response, GrpcResponse)
+        max_bytes = budget.max_bytes
         if max_bytes is not None and response.code == "OK" and len(response.body) > max_bytes:
             return Listing(complete=False, bytes=len(response.body))
         what = "listing import tasks"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Final
 
 from airflow_provider_milvus.state import BulkInsertState
 
@@ -22,3 +23,15 @@ class Listing:
     bytes: int = 0
     #: The number of jobs in the list's scope where the API says (Zilliz Cloud ``count``).
     total: int | None = None
+
+
+@dataclass(frozen=True)
+class ListBudget:
+    """How far one list may go: bytes read, pages read, and (paged APIs) the jobs whose sight ends it early."""
+
+    max_bytes: int | None = None
+    max_pages: int | None = None
+    wanted: frozenset[str] = frozenset()
+
+
+UNBOUNDED: Final = ListBudget()

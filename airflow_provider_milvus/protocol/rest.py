@@ -17,7 +17,7 @@ from airflow_provider_milvus import exceptions as exc
 from airflow_provider_milvus.protocol import errors
 from airflow_provider_milvus.protocol.arguments import ImportArgs, check_name, check_numeric_job_id
 from airflow_provider_milvus.protocol.base import MAX_RESPONSE_BYTES, HttpOperation, HttpRequest, HttpResponse
-from airflow_provider_milvus.protocol.listing import Listing
+from airflow_provider_milvus.protocol.listing import UNBOUNDED, ListBudget, Listing
 from airflow_provider_milvus.state import (
     COMPLETED,
     FAILED,
@@ -514,15 +514,13 @@ class RestProtocol:
         self,
         collection_name: str | None = None,
         db_name: str | None = None,
-        *,
-        max_bytes: int | None = None,
-        wanted: frozenset[str] = frozenset(),
-        max_pages: int | None = None,
+        budget: ListBudget = UNBOUNDED,
     ) -> HttpOperation[Listing]:
-        """``list`` with its cost; stops reading (an incomplete Listing) past ``max_bytes``.
+        """``list`` with its cost; stops reading (an incomplete Listing) past ``budget.max_bytes``.
 
-        ``wanted`` and ``max_pages`` concern paged APIs only: this list has no pages.
+        The budget's pages and wanted jobs concern paged APIs only: this list has no pages.
         """
+        max_bytes = budget.max_bytes
         body: dict[str, Any] = {}
         collection = check_name(collection_name, "collection_name", required=False)
         db = check_name(db_name, "db_name", required=False) or self.db_name
