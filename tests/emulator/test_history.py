@@ -3,18 +3,18 @@ each release's not-found answer, and a restart fails (2.3) or resumes (2.4+) the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import grpc
 import pytest
 import requests
 
 from airflow_provider_milvus.proto import milvus_import_pb2 as pb
+from tests.emulator.fixtures import grpc_call as call
 from tests.emulator.grpc_server import MilvusEndpoint
 from tests.emulator.profiles import CLOUD_PROFILES, PROFILES, REST_PROFILES
 from tests.emulator.server import DEFAULT_API_KEY, DEFAULT_CLUSTER_ID, EmulatorClock, ImportEmulator
 
-SERVICE = "/milvus.proto.milvus.MilvusService"
 CLOUD_AUTH = {"Authorization": f"Bearer {DEFAULT_API_KEY}"}
 MakeEmulator = Callable[..., ImportEmulator]
 MakeEndpoint = Callable[..., MilvusEndpoint]
@@ -36,24 +36,6 @@ def records(answer: dict[str, object]) -> list[dict[str, object]]:
     assert isinstance(data, dict), answer
     found: list[dict[str, object]] = data["records"]
     return found
-
-
-@pytest.fixture
-def channel_to() -> Iterator[Callable[[MilvusEndpoint], grpc.Channel]]:
-    channels: list[grpc.Channel] = []
-
-    def make(endpoint: MilvusEndpoint) -> grpc.Channel:
-        channels.append(grpc.insecure_channel(f"127.0.0.1:{endpoint.port}"))
-        return channels[-1]
-
-    yield make
-    for channel in channels:
-        channel.close()
-
-
-def call(channel: grpc.Channel, method: str, request: object, answer: type) -> object:
-    raw = channel.unary_unary(f"{SERVICE}/{method}")(request.SerializeToString(), timeout=30)  # type: ignore[attr-defined]
-    return answer.FromString(raw)  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("name", REST_PROFILES)
