@@ -5,8 +5,8 @@ or list: one list of everything, or one list per watched collection where the AP
 (Milvus REST ``collectionName``, gRPC ``collection_name``; Zilliz Cloud has no filter but pages). A list's
 cost is the server's history in its scope, not the watched jobs; the per-job cost is the watched jobs. Both
 are measured, never configured: the per-job read's mean answer, and each list's last answer (bytes, pages,
-parse time). A list is used only where it is measured no dearer in requests AND bytes than reading its jobs
-one by one; a list not yet measured, or measured too dear long enough ago, is measured again with a
+parse time). A list is used only where it is measured no dearer in requests AND bytes (within 25 %) than
+reading its jobs one by one; a list not yet measured, or measured too dear long enough ago, is measured again with a
 budget (the bytes and pages that per-job reads of its jobs would spend), so a probe never costs much more
 than the round it stands in for, and a list that shrank is used again.
 """
@@ -25,6 +25,8 @@ REFRESH_SECONDS: Final = 900.0
 REQUEST_BYTES: Final = 600
 #: What one second of parsing weighs, in bytes (1 ms of CPU is about 10 kB of answer).
 CPU_BYTES_PER_SECOND: Final = 10_000_000
+#: A list that saves requests may read this much more than per-job reads would (a 2.3 list entry is a whole state).
+BYTES_SLACK: Final = 1.25
 #: A list is worth measuring only for this many watched jobs in its scope: it must save requests.
 MIN_JOBS_TO_LIST: Final = 3
 #: Rounds before a list found too dear is measured again; doubles each time it is found too dear again.
@@ -65,8 +67,10 @@ class Price:
         return Price(self.requests + other.requests, self.bytes + other.bytes, self.seconds + other.seconds)
 
     def no_dearer_than(self, other: Price) -> bool:
-        """True when this costs at most ``other`` in requests and in bytes."""
-        return self.requests <= other.requests and self.bytes <= other.bytes
+        """True when this costs at most ``other``'s requests, its bytes (within the slack) and its weight."""
+        return (
+            self.requests <= other.requests and self.bytes <= other.bytes * BYTES_SLACK and self.weight <= other.weight
+        )
 
 
 @dataclass(frozen=True)
@@ -182,7 +186,7 @@ def _scope_plan(
 ) -> tuple[ListPlan | None, Price]:
     """The list for ``jobs`` in ``scope`` if it is used or probed this round, and the round's price with it."""
     per_job = read.price(len(jobs))
-    budget = int(per_job.bytes) + 1
+    budget = int(per_job.bytes * BYTES_SLACK) + 1
     pages = max(len(jobs) - 1, 1) if traits.paged else None
     if worth_listing(measure, len(jobs), read):
         assert measure is not None

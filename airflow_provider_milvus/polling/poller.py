@@ -49,6 +49,8 @@ class _Job:
     error: MilvusImportError | None = None
     fetched_at: float = 0.0
     round: int = -1
+    #: The round whose answer (state or error) is stored: read again only once a reader took it.
+    stored: int = -1
     #: The job's collection, learnt from its first full read ("" where the answer does not say).
     collection: str | None = None
 
@@ -173,6 +175,15 @@ class SharedPoller:
         async with self._round_done:
             self._round_done.notify_all()
 
+    async def poll_once(self) -> RoundPlan:
+        """Run one round now, outside the round loop, and return its plan (tests and benchmarks drive rounds so)."""
+        self.started += 1
+        await self._run_round()
+        async with self._round_done:
+            self.round = self.started
+            self._round_done.notify_all()
+        return self.last_plan
+
     def _traits(self) -> cost.Traits:
         return {"cloud": cost.CLOUD, "grpc": cost.GRPC}.get(self.client.settings.protocol, cost.REST)
 
@@ -200,8 +211,7 @@ class SharedPoller:
                 return None
             except MilvusImportError as error:
                 for job_id in list_plan.jobs:
-                    if job_id in self.jobs:
-                        self.jobs[job_id].error = error
+                    self._fail(job_id, error)
                 return error
             if listing is None:
                 continue
@@ -223,10 +233,11 @@ class SharedPoller:
             else:
                 assert job.state is not None
                 job.state = cost.merge_summary(job.state, summary, with_progress=protocol == "rest")
-                job.error = None
-        direct = [j for j in self.jobs if j not in served]
-        await self._fetch([*fetch, *direct])
-        return None
+                job.error, job.stored = None, self.started
+        # A job read one by one whose last answer no reader took yet (it backs off, or polls slower) waits:
+        # each of its answers is seen once, and a server that asked for a pause is not asked meanwhile.
+        direct = [j for j, job in self.jobs.items() if j not in served and job.stored <= job.round]
+        return await self._fetch([*fetch, *direct])
 
     async def _list(self, plan: cost.ListPlan) -> list[BulkInsertState] | None:
         """One planned list, measured; None when it outgrew its budget (its jobs are then read one by one)."""
@@ -257,13 +268,17 @@ class SharedPoller:
             return None
         return listing.states
 
-    async def _fetch(self, job_ids: list[str]) -> None:
-        """Full reads of ``job_ids``, a few at a time; their mean cost feeds the cost model."""
+    async def _fetch(self, job_ids: list[str]) -> MilvusImportError | None:
+        """Full reads of ``job_ids``, a few at a time; their mean cost feeds the cost model.
+
+        Returns a passing error one of them met (the round loop then backs off), else None.
+        """
         if not job_ids:
-            return
+            return None
         semaphore = asyncio.Semaphore(FETCH_CONCURRENCY)
         before = self.client.stats.copy()
         reads = 0
+        passing: list[MilvusImportError] = []
 
         async def fetch_one(job_id: str) -> None:
             nonlocal reads
@@ -272,15 +287,18 @@ class SharedPoller:
                 try:
                     state = await self.client.get_import_state(job_id, self.db_name)
                 except MilvusImportError as error:
-                    if job_id in self.jobs:
-                        self.jobs[job_id].error = error
+                    self._fail(job_id, error)
+                    if error.retryable:
+                        passing.append(error)
                     return
                 except Exception as error:  # a bug reading one job ends that wait, not the others
                     log.exception("Reading import job %s failed", job_id)
-                    if job_id in self.jobs:
-                        self.jobs[job_id].error = MilvusImportError(
+                    self._fail(
+                        job_id,
+                        MilvusImportError(
                             f"reading the job failed unexpectedly: {type(error).__name__}: {error}", job_id=job_id
-                        )
+                        ),
+                    )
                     return
             reads += 1
             self._store(job_id, state)
@@ -291,6 +309,7 @@ class SharedPoller:
             self.read_cost = cost.add_reads(
                 self.read_cost, reads, after.bytes - before.bytes, after.seconds - before.seconds
             )
+        return max(passing, key=lambda e: e.retry_after or 0.0) if passing else None
 
     async def list_collection(self, collection_name: str) -> list[BulkInsertState]:
         """Every job the server remembers in ``collection_name``, for triggers that watch a collection.
@@ -312,10 +331,15 @@ class SharedPoller:
             self.requests += self.client.stats.requests - before
         return listing.states
 
+    def _fail(self, job_id: str, error: MilvusImportError) -> None:
+        job = self.jobs.get(job_id)
+        if job is not None:
+            job.error, job.stored = error, self.started
+
     def _store(self, job_id: str, state: BulkInsertState, *, full: bool = True) -> None:
         job = self.jobs.get(job_id)
         if job is not None:
-            job.state, job.error = state, None
+            job.state, job.error, job.stored = state, None, self.started
             if full:
                 job.fetched_at = time.monotonic()
                 if job.collection is None:

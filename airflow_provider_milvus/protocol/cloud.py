@@ -175,6 +175,9 @@ class CloudProtocol:
         more. The cloud's list has no collection filter: the collection is picked here.
         """
         max_bytes, max_pages, wanted = budget.max_bytes, budget.max_pages, budget.wanted
+        # Looking for a few jobs: pages of twice their number (room for jobs others started since) cost less
+        # than 100 records each; the order is not specified, so the wanted jobs may still sit on later pages.
+        page_size = min(PAGE_SIZE, 2 * len(wanted)) if wanted else PAGE_SIZE
         collection = check_name(collection_name, "collection_name", required=False)
         check_name(db_name, "db_name", required=False)
         what = "listing Zilliz Cloud import jobs"
@@ -187,14 +190,14 @@ class CloudProtocol:
         for page in range(1, min(MAX_PAGES, max_pages or MAX_PAGES) + 1):
             if page > 1:
                 yield Sleep(PAGE_INTERVAL)
-            response = yield self.request("list", {"pageSize": PAGE_SIZE, "currentPage": page})
+            response = yield self.request("list", {"pageSize": page_size, "currentPage": page})
             assert isinstance(response, HttpResponse)
             size += len(response.body)
             data = decode_envelope(response, what=what, server=self.server, job_id=None)
             records, total = parse_list_records(data, what=what, server=self.server)
             states.extend(records)
             missing.difference_update(s.task_id for s in records)
-            if not records or len(records) < PAGE_SIZE or (total is not None and page * PAGE_SIZE >= total):
+            if not records or len(records) < page_size or (total is not None and page * page_size >= total):
                 complete = True
                 break
             if wanted and not missing:
