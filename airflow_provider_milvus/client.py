@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import time
-from collections.abc import Generator, Mapping
+from collections.abc import Generator, Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -199,6 +201,21 @@ class TransferStats:
         return TransferStats(self.requests, self.bytes, self.seconds)
 
 
+#: The calls of one task counted apart (see :func:`counting`): concurrent tasks' calls do not mix in.
+_TASK_STATS: ContextVar[TransferStats | None] = ContextVar("milvus_import_task_stats", default=None)
+
+
+@contextlib.contextmanager
+def counting() -> Iterator[TransferStats]:
+    """What the async client's calls made by this task inside the block cost (other tasks' calls not)."""
+    stats = TransferStats()
+    token = _TASK_STATS.set(stats)
+    try:
+        yield stats
+    finally:
+        _TASK_STATS.reset(token)
+
+
 class AsyncMilvusImportClient:
     """The async twin of :class:`MilvusImportClient`, for the triggerer's event loop."""
 
@@ -254,7 +271,7 @@ class AsyncMilvusImportClient:
             return await transport.send(request)
 
         sender = {"cloud": limited, "grpc": dispatched}.get(self.settings.protocol, transport.send)
-        stats = self.stats
+        counters = [s for s in (self.stats, _TASK_STATS.get()) if s is not None]
         waited = 0.0
 
         async def counted(request: Any) -> Any:
@@ -264,8 +281,9 @@ class AsyncMilvusImportClient:
                 answer = await sender(request)
             finally:
                 waited += time.perf_counter() - started
-            stats.requests += 1
-            stats.bytes += len(getattr(answer, "body", b""))
+            for stats in counters:
+                stats.requests += 1
+                stats.bytes += len(getattr(answer, "body", b""))
             return answer
 
         started = time.perf_counter()
@@ -274,7 +292,8 @@ class AsyncMilvusImportClient:
         except MilvusImportError as error:
             raise scrub(error, secret_forms(self.settings)) from None
         finally:
-            stats.seconds += max(0.0, time.perf_counter() - started - waited)
+            for stats in counters:
+                stats.seconds += max(0.0, time.perf_counter() - started - waited)
 
     async def commit_import(self, job_id: str, db_name: str | None = None) -> None:
         """Publish a staged two-phase import (Milvus 3.0+)."""

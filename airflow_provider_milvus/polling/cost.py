@@ -39,15 +39,17 @@ Scope = str | None
 
 @dataclass(frozen=True)
 class Traits:
-    """What the API's list can do: filter by collection; page (and say its ``count``)."""
+    """What the API's list can do: filter by collection; page (and say its ``count``); and how far a probe
+    may read past its budget (a socket read, a gRPC message; pages sized to the watched jobs: nothing)."""
 
     filters: bool = True
     paged: bool = False
+    overshoot: int = 64 * 1024
 
 
 REST: Final = Traits(filters=True, paged=False)
 GRPC: Final = Traits(filters=True, paged=False)
-CLOUD: Final = Traits(filters=False, paged=True)
+CLOUD: Final = Traits(filters=False, paged=True, overshoot=0)
 
 
 @dataclass(frozen=True)
@@ -170,10 +172,18 @@ def worth_listing(measure: ListCost | None, jobs: int, read: ReadCost) -> bool:
     return measure.price().no_dearer_than(read.price(jobs))
 
 
-def probe_due(measure: ListCost | None, jobs: int, read: ReadCost, *, round: int) -> bool:
-    """True when the list is worth (re-)measuring now: never measured, or found too dear long enough ago."""
+def probe_due(
+    measure: ListCost | None, jobs: int, read: ReadCost, *, round: int, overshoot: int = REST.overshoot
+) -> bool:
+    """True when the list is worth (re-)measuring now: never measured, or found too dear long enough ago.
+
+    A probe may read ``overshoot`` bytes past its budget (an answer arrives in socket reads of up to 64 KiB):
+    it is made only where FIRST_REMEASURE rounds of per-job reads cost more than that.
+    """
     if jobs < MIN_JOBS_TO_LIST or read.samples == 0:
         return False
+    if read.price(jobs).bytes * FIRST_REMEASURE < overshoot:
+        return False  # too few jobs for what a probe may overshoot: it could not pay for itself
     if measure is None:
         return True
     if not measure.complete and read.price(jobs).bytes >= 2 * measure.bytes:
@@ -191,7 +201,7 @@ def _scope_plan(
     if worth_listing(measure, len(jobs), read):
         assert measure is not None
         return ListPlan(scope, jobs, budget, pages, probe=False), measure.price()
-    if probe_due(measure, len(jobs), read, round=round):
+    if probe_due(measure, len(jobs), read, round=round, overshoot=traits.overshoot):
         # A probe may end up costing its budget AND the per-job reads: priced pessimistically.
         return ListPlan(scope, jobs, budget, pages, probe=True), per_job + Price(1, per_job.bytes, 0.0)
     return None, per_job

@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Final
 
-from airflow_provider_milvus.client import AsyncMilvusImportClient
+from airflow_provider_milvus.client import AsyncMilvusImportClient, counting
 from airflow_provider_milvus.exceptions import MilvusImportError, MilvusImportRouteNotFoundError
 from airflow_provider_milvus.polling import cost
 from airflow_provider_milvus.polling.cost import REFRESH_SECONDS, Known, ListCost, ReadCost, RoundPlan, plan_fetches
@@ -58,8 +58,17 @@ class _Job:
 class SharedPoller:
     """Serves state reads for many triggers of one connection, each round the cheapest measured way."""
 
-    def __init__(self, client: AsyncMilvusImportClient, *, coalesce: bool = True, db_name: str | None = None) -> None:
+    def __init__(
+        self,
+        client: AsyncMilvusImportClient,
+        *,
+        coalesce: bool = True,
+        db_name: str | None = None,
+        autostart: bool = True,
+    ) -> None:
         self.client = client
+        #: False: no round loop; rounds run only through :meth:`poll_once` (tests drive them one by one).
+        self.autostart = autostart
         self.db_name = db_name or None
         self.coalesce = coalesce
         self.list_trusted = True
@@ -75,6 +84,8 @@ class SharedPoller:
         self._round_done = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
         self._collection_lists: dict[str, asyncio.Task[list[BulkInsertState]]] = {}
+        #: The jobs the current round's lists serve; every other job is read by its own reader.
+        self._listed: frozenset[str] = frozenset()
 
     # -- what a trigger calls ---------------------------------------------------------------
 
@@ -100,22 +111,40 @@ class SharedPoller:
         return self.coalesce and self.list_trusted
 
     async def read(self, job_id: str) -> BulkInsertState:
-        """The job's state from the newest round this reader has not seen yet (or a direct read)."""
+        """The job's state: from the newest round this reader has not seen yet where a list serves the job,
+        else read now (per-job polling, at the reader's own pace)."""
         if not self.coalescing:
             self.requests += 1
             return await self.client.get_import_state(job_id, self.db_name)
         job = self.jobs[job_id]
+        self._ensure_running()  # the round loop plans (and lists, where that pays)
+        if job_id not in self._listed:
+            return await self._read_direct(job_id, job)
         if job.round < self.round and (job.state is not None or job.error is not None) and job.round >= 0:
             return self._answer(job)
         await self._next_round(job)
         if not self.coalescing or (job.state is None and job.error is None):
             # The list turned out untrustworthy, or the job left the round: read it directly.
-            self.requests += 1
-            return await self.client.get_import_state(job_id, self.db_name)
+            return await self._read_direct(job_id, job)
         return self._answer(job)
 
+    async def _read_direct(self, job_id: str, job: _Job) -> BulkInsertState:
+        """One full read by the reader itself; its cost is a sample of the per-job read cost."""
+        self.requests += 1
+        with counting() as spent:
+            state = await self.client.get_import_state(job_id, self.db_name)
+        if spent.requests == 1:  # a retry or a check over REST is no sample of one read
+            self.read_cost = cost.add_reads(self.read_cost, 1, spent.bytes, spent.seconds)
+        self._store(job_id, state)
+        job.round = self.round
+        return state
+
     async def pause(self, pause: Pause) -> None:
-        """A poll-interval pause lasts until the next round; a backoff pause is a plain sleep."""
+        """A poll-interval pause lasts until the next round (which may list the job); a backoff pause is a sleep.
+
+        Readers of jobs read one by one wake with the rounds too, so a job a new round lists is not read
+        again by its reader meanwhile.
+        """
         if pause.backoff or not self.coalescing:
             await asyncio.sleep(pause.seconds)
             return
@@ -140,7 +169,7 @@ class SharedPoller:
     # -- the round loop -----------------------------------------------------------------------
 
     def _ensure_running(self) -> None:
-        if self._task is None or self._task.done():
+        if self.autostart and (self._task is None or self._task.done()):
             self._task = asyncio.get_running_loop().create_task(self._loop(), name="milvus-import-poller")
 
     async def _loop(self) -> None:
@@ -199,8 +228,14 @@ class SharedPoller:
         """One round as the cost model plans it; returns a list's error, if any."""
         if not self.jobs:
             return None
-        await self.client.resolve_protocol()
+        protocol_object = await self.client.protocol()
+        if getattr(protocol_object, "lists_job_ids", None) is False:
+            self._distrust("a read answered id 0: Milvus 2.4+'s legacy gRPC shim, whose list says id 0 too")
+            return None
         plan = self.last_plan = self.plan()
+        self._listed = plan.listed_jobs
+        if not plan.lists:
+            return None  # every job is read by its own reader
         listed: dict[str, BulkInsertState] = {}
         served: set[str] = set()
         for list_plan in plan.lists:
@@ -234,9 +269,10 @@ class SharedPoller:
                 assert job.state is not None
                 job.state = cost.merge_summary(job.state, summary, with_progress=protocol == "rest")
                 job.error, job.stored = None, self.started
-        # A job read one by one whose last answer no reader took yet (it backs off, or polls slower) waits:
-        # each of its answers is seen once, and a server that asked for a pause is not asked meanwhile.
-        direct = [j for j, job in self.jobs.items() if j not in served and job.stored <= job.round]
+        # Jobs of a list that outgrew its budget are read here, for the readers that wait on this round; a job
+        # whose last answer no reader took yet (it backs off) waits: each answer is seen once.
+        unserved = [j for j in plan.listed_jobs if j in self.jobs and j not in served]
+        direct = [j for j in unserved if self.jobs[j].stored <= self.jobs[j].round]
         return await self._fetch([*fetch, *direct])
 
     async def _list(self, plan: cost.ListPlan) -> list[BulkInsertState] | None:

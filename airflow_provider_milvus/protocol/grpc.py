@@ -289,14 +289,8 @@ class GrpcProtocol:
     ) -> GrpcOperation[Listing]:
         """``ListImportTasks`` with its cost; an answer past ``budget.max_bytes`` is not parsed (incomplete Listing).
 
-        gRPC cannot stop a message half-way: the bytes are spent, the parse is saved. Milvus 2.4+'s
-        shim lists every task with id 0: once a read showed that shim, listing is refused as a route the
-        server does not have.
+        gRPC cannot stop a message half-way: the bytes are spent, the parse is saved.
         """
-        if self.lists_job_ids is False:
-            raise exc.MilvusImportRouteNotFoundError(
-                "the server's ListImportTasks answers job id 0 (Milvus 2.4+ legacy gRPC shim)", server=self.server
-            )
         collection = check_name(collection_name, "collection_name", required=False)
         db = check_name(db_name, "db_name", required=False) or self.db_name
         message = pb.ListImportTasksRequest(collection_name=collection, limit=0, db_name=db)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from airflow_provider_milvus.polling import cost
 from airflow_provider_milvus.polling.cost import ListCost, ReadCost, add_reads, choose_round, record_list
 
-READ = ReadCost(bytes=700.0, seconds=0.0001, samples=20)
+READ = ReadCost(bytes=1_000.0, seconds=0.0001, samples=20)
 
 
 def jobs(n: int, collection: str | None = "c", prefix: str = "j") -> dict[str, str | None]:
@@ -19,20 +19,27 @@ def measure(bytes: int, *, complete: bool = True, round: int = 1, pages: int = 1
 def test_nothing_measured_reads_per_job_and_new_jobs_are_always_read_in_full() -> None:
     plan = choose_round(jobs(10), ReadCost(), {}, cost.REST, round=1)
     assert plan.lists == () and plan.direct == frozenset(jobs(10))
-    plan = choose_round(jobs(10), READ, {}, cost.REST, round=2, unread=["j0", "j1"])
-    assert {"j0", "j1"} <= plan.direct and plan.listed_jobs == frozenset(jobs(10)) - {"j0", "j1"}
+    plan = choose_round(jobs(12), READ, {}, cost.REST, round=2, unread=["j0", "j1"])
+    assert {"j0", "j1"} <= plan.direct and plan.listed_jobs == frozenset(jobs(12)) - {"j0", "j1"}
 
 
 def test_an_unmeasured_list_is_probed_within_the_budget_of_the_reads_it_replaces() -> None:
     plan = choose_round(jobs(10), READ, {}, cost.REST, round=2)
     (probe,) = plan.lists
-    assert probe.probe and probe.scope == "c" and probe.max_bytes == 8751 and probe.max_pages is None
+    assert probe.probe and probe.scope == "c" and probe.max_bytes == 12_501 and probe.max_pages is None
     assert plan.direct == frozenset()
 
 
 def test_too_few_jobs_never_list() -> None:
     assert choose_round(jobs(2), READ, {}, cost.REST, round=2).lists == ()
     assert choose_round(jobs(2), READ, {"c": measure(10)}, cost.REST, round=2).lists == ()
+
+
+def test_no_probe_where_what_it_may_overshoot_outweighs_what_it_could_save() -> None:
+    assert choose_round(jobs(8), READ, {}, cost.REST, round=2).lists == ()  # 8 x 1 kB x 8 rounds < 64 KiB
+    (probe,) = choose_round(jobs(9), READ, {}, cost.REST, round=2).lists
+    assert probe.probe
+    assert [p.scope for p in choose_round(jobs(8), READ, {"c": measure(2_000)}, cost.REST, round=2).lists] == ["c"]
 
 
 def test_a_measured_cheap_list_is_used_and_a_dear_one_is_not() -> None:
@@ -56,10 +63,10 @@ def test_a_dear_list_is_measured_again_after_its_backoff_which_doubles() -> None
 
 
 def test_more_watched_jobs_make_a_stopped_list_worth_a_probe_before_its_backoff() -> None:
-    lists = {"c": measure(7_001, complete=False, round=2)}
+    lists = {"c": measure(10_001, complete=False, round=2)}
     assert choose_round(jobs(20), READ, lists, cost.REST, round=3).lists == ()
     (probe,) = choose_round(jobs(21), READ, lists, cost.REST, round=3).lists
-    assert probe.probe and probe.max_bytes == 18_376
+    assert probe.probe and probe.max_bytes == 26_251
 
 
 def test_per_collection_lists_where_each_pays_and_per_job_reads_for_the_rest() -> None:
@@ -78,7 +85,7 @@ def test_one_list_of_everything_when_it_is_cheaper_than_a_list_per_collection() 
 
 
 def test_jobs_of_unknown_collection_are_probed_with_one_list_of_everything() -> None:
-    plan = choose_round(jobs(6, None), READ, {}, cost.GRPC, round=2)
+    plan = choose_round(jobs(10, None), READ, {}, cost.GRPC, round=2)
     assert [(p.scope, p.probe) for p in plan.lists] == [(None, True)]
 
 

@@ -49,12 +49,15 @@ def start_jobs(emulator: ImportEmulator, n: int, collection: str = "watched") ->
 
 
 async def rounds(poller: SharedPoller, n: int) -> list[str]:
-    """Run ``n`` rounds, each answer taken by its reader; the kinds of their plans (per-job, probe, list)."""
+    """Run ``n`` rounds, then one read by each waiting trigger; the kinds of the rounds' plans.
+
+    A job a list serves takes the round's answer; any other job is read by its reader, as per-job polling.
+    """
     kinds = []
     for _ in range(n):
         plan = await poller.poll_once()
-        for job in poller.jobs.values():  # each waiting trigger takes the round's answer (as read() marks it)
-            job.round = poller.round
+        for job_id in list(poller.jobs):
+            await poller.read(job_id)
         if not plan.lists:
             kinds.append("per-job")
         else:
@@ -64,15 +67,15 @@ async def rounds(poller: SharedPoller, n: int) -> list[str]:
 
 async def test_quiet_server_one_collection_list_per_round(make_emulator: MakeEmulator) -> None:
     emulator = make_emulator(speed=0)
-    jobs = start_jobs(emulator, 10)
-    poller = SharedPoller(client_for(emulator, "rest"))
+    jobs = start_jobs(emulator, 40)
+    poller = SharedPoller(client_for(emulator, "rest"), autostart=False)
     for job in jobs:
         poller.watch(job, 1.0)
     try:
         assert await rounds(poller, 5) == ["per-job", "probe", "list", "list", "list"]
     finally:
         await poller.aclose()
-    assert emulator.request_count("describe") == 10  # each job once, then from the list
+    assert emulator.request_count("describe") == 40  # each job once, then from the list
     assert emulator.request_count("list") == 4
     bodies = [r.json for r in emulator.requests if r.path.endswith("/list")]
     assert all(body == {"collectionName": "watched"} for body in bodies)  # filtered to the watched collection
@@ -83,8 +86,8 @@ async def test_busy_collection_is_read_per_job_and_measured_again_after_its_back
 ) -> None:
     emulator = make_emulator(speed=0)
     emulator.add_history(3_000, collection="watched")
-    jobs = start_jobs(emulator, 5)
-    poller = SharedPoller(client_for(emulator, "rest"))
+    jobs = start_jobs(emulator, 40)
+    poller = SharedPoller(client_for(emulator, "rest"), autostart=False)
     for job in jobs:
         poller.watch(job, 1.0)
     try:
@@ -92,11 +95,11 @@ async def test_busy_collection_is_read_per_job_and_measured_again_after_its_back
     finally:
         await poller.aclose()
     assert kinds == ["per-job", "probe"] + ["per-job"] * 7 + ["probe"] + ["per-job"] * 2
-    assert emulator.request_count("describe") == 12 * 5  # every round read every job: the probes served none
+    assert emulator.request_count("describe") == 12 * 40  # every round read every job: the probes served none
     assert emulator.request_count("list") == 2
     measure = poller.list_costs["watched"]
     assert not measure.complete and measure.backoff == 16  # found too dear twice: the wait doubled
-    assert measure.bytes < 5 * 2 * poller.read_cost.bytes + 65_536  # stopped near its budget, not 3,000 jobs
+    assert measure.bytes < 40 * 2 * poller.read_cost.bytes + 65_536  # stopped near its budget, not 3,000 jobs
 
 
 async def test_history_of_other_collections_costs_nothing_with_the_collection_filter(
@@ -104,23 +107,23 @@ async def test_history_of_other_collections_costs_nothing_with_the_collection_fi
 ) -> None:
     emulator = make_emulator(speed=0)
     emulator.add_history(5_000, collection="other", collections=4)
-    jobs = start_jobs(emulator, 5)
-    poller = SharedPoller(client_for(emulator, "rest"))
+    jobs = start_jobs(emulator, 40)
+    poller = SharedPoller(client_for(emulator, "rest"), autostart=False)
     for job in jobs:
         poller.watch(job, 1.0)
     try:
         assert await rounds(poller, 4) == ["per-job", "probe", "list", "list"]
     finally:
         await poller.aclose()
-    assert emulator.request_count("describe") == 5 and emulator.request_count("list") == 3
+    assert emulator.request_count("describe") == 40 and emulator.request_count("list") == 3
 
 
 async def test_a_list_that_shrinks_is_used_again(make_emulator: MakeEmulator) -> None:
     clock = EmulatorClock(speed=0)
     emulator = make_emulator(clock=clock)
     emulator.add_history(3_000, collection="watched", window=600.0)
-    jobs = start_jobs(emulator, 5)
-    poller = SharedPoller(client_for(emulator, "rest"))
+    jobs = start_jobs(emulator, 40)
+    poller = SharedPoller(client_for(emulator, "rest"), autostart=False)
     for job in jobs:
         poller.watch(job, 1.0)
     try:
@@ -135,8 +138,8 @@ async def test_a_list_that_shrinks_is_used_again(make_emulator: MakeEmulator) ->
 async def test_cloud_stops_paging_once_every_watched_job_was_seen(make_emulator: MakeEmulator) -> None:
     emulator = make_emulator(mode="cloud", speed=0, token=DEFAULT_API_KEY, rate_limit=None)
     emulator.add_history(1_000)
-    jobs = start_jobs(emulator, 10)  # the newest: on the first page
-    poller = SharedPoller(client_for(emulator, "cloud"))
+    jobs = start_jobs(emulator, 40)  # the newest: on the first page (of 80)
+    poller = SharedPoller(client_for(emulator, "cloud"), autostart=False)
     for job in jobs:
         poller.watch(job, 1.0)
     try:
@@ -149,9 +152,9 @@ async def test_cloud_stops_paging_once_every_watched_job_was_seen(make_emulator:
 
 async def test_cloud_never_pages_more_than_per_job_reads_would_cost(make_emulator: MakeEmulator) -> None:
     emulator = make_emulator(mode="cloud", speed=0, token=DEFAULT_API_KEY, rate_limit=None)
-    jobs = start_jobs(emulator, 4)
+    jobs = start_jobs(emulator, 40)
     emulator.add_history(1_000)  # newer than the watched jobs: they sit on the last pages
-    poller = SharedPoller(client_for(emulator, "cloud"))
+    poller = SharedPoller(client_for(emulator, "cloud"), autostart=False)
     for job in jobs:
         poller.watch(job, 1.0)
     try:
@@ -160,7 +163,8 @@ async def test_cloud_never_pages_more_than_per_job_reads_would_cost(make_emulato
         await poller.aclose()
     measure = poller.list_costs[None]
     assert not measure.complete and measure.pages == emulator.request_count("list")
-    assert 1 <= measure.pages <= 3  # the probe stopped within 4 reads' worth of requests (minus one) and bytes
+    assert 1 <= measure.pages <= 39  # the probe stopped within 40 reads' worth of requests (minus one) and bytes
+    assert emulator.request_count("describe") + emulator.request_count("getProgress") == 3 * 40
 
 
 async def test_legacy_grpc_shim_is_known_from_its_first_read_and_never_listed(
@@ -168,36 +172,35 @@ async def test_legacy_grpc_shim_is_known_from_its_first_read_and_never_listed(
 ) -> None:
     endpoint = make_endpoint("2.5", speed=0)
     endpoint.rest.add_history(2_000, collection="watched")
-    jobs = start_jobs(endpoint.rest, 6)
-    poller = SharedPoller(client_for(endpoint, "grpc"))
+    jobs = start_jobs(endpoint.rest, 60)
+    poller = SharedPoller(client_for(endpoint, "grpc"), autostart=False)
     for job in jobs:
         poller.watch(job, 1.0)
     try:
-        await rounds(poller, 3)
-        assert not poller.coalescing  # the shim's GetImportState said id 0: its list would too
+        await rounds(poller, 3)  # the shim's GetImportState said id 0: its list would too, and is never asked
     finally:
         await poller.aclose()
-    assert endpoint.grpc.count("ListImportTasks") == 0 and endpoint.grpc.count("GetImportState") == 6
+    assert endpoint.grpc.count("ListImportTasks") == 0 and endpoint.grpc.count("GetImportState") == 3 * 60
 
 
 async def test_milvus_2_3_grpc_lists_by_collection(make_endpoint: Callable[..., MilvusEndpoint]) -> None:
     endpoint = make_endpoint("2.3", speed=0)
     endpoint.rest.add_history(500, collection="other")
-    jobs = start_jobs(endpoint.rest, 6)
-    poller = SharedPoller(client_for(endpoint, "grpc"))
+    jobs = start_jobs(endpoint.rest, 100)
+    poller = SharedPoller(client_for(endpoint, "grpc"), autostart=False)
     for job in jobs:
         poller.watch(job, 1.0)
     try:
         assert await rounds(poller, 3) == ["per-job", "probe", "list"]
     finally:
         await poller.aclose()
-    assert endpoint.grpc.count("GetImportState") == 6 and endpoint.grpc.count("ListImportTasks") == 2
+    assert endpoint.grpc.count("GetImportState") == 100 and endpoint.grpc.count("ListImportTasks") == 2
 
 
 async def test_list_collection_shares_one_request_between_callers(make_emulator: MakeEmulator) -> None:
     emulator = make_emulator(speed=0, latency=0.2)
     emulator.add_history(300, collection="watched", collections=3)
-    poller = SharedPoller(client_for(emulator, "rest"))
+    poller = SharedPoller(client_for(emulator, "rest"), autostart=False)
     try:
         first, second = await asyncio.gather(poller.list_collection("watched"), poller.list_collection("watched"))
     finally:
@@ -257,18 +260,17 @@ async def test_short_answers_stay_on_the_loop(size: int) -> None:
     assert seen == [loop_thread]
 
 
-async def test_a_job_whose_answer_no_reader_took_is_not_read_again(make_emulator: MakeEmulator) -> None:
+async def test_jobs_no_list_serves_are_read_by_their_readers_only(make_emulator: MakeEmulator) -> None:
     emulator = make_emulator(speed=0)
     jobs = start_jobs(emulator, 2)
-    poller = SharedPoller(client_for(emulator, "rest"))
+    poller = SharedPoller(client_for(emulator, "rest"), autostart=False)
     for job in jobs:
         poller.watch(job, 1.0)
     try:
         await poller.poll_once()
-        await poller.poll_once()  # both readers still back off: nothing to ask the server
-        assert emulator.request_count("describe") == 2
-        poller.jobs[jobs[0]].round = poller.round  # one reader took its answer
-        await poller.poll_once()
+        await poller.poll_once()  # rounds plan per-job reads: they ask the server nothing themselves
+        assert emulator.request_count() == 0
+        await poller.read(jobs[0])  # one reader polls: one describe, at its own pace
     finally:
         await poller.aclose()
-    assert [r.json["jobId"] for r in emulator.requests if r.path.endswith("/describe")][2:] == [jobs[0]]
+    assert [r.json["jobId"] for r in emulator.requests] == [jobs[0]]
