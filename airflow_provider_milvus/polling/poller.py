@@ -86,6 +86,10 @@ class SharedPoller:
         self._collection_lists: dict[str, asyncio.Task[list[BulkInsertState]]] = {}
         #: The jobs the current round's lists serve; every other job is read by its own reader.
         self._listed: frozenset[str] = frozenset()
+        #: Readers' own reads in flight, and an event set while there are none.
+        self._direct_reads = 0
+        self._reads_idle = asyncio.Event()
+        self._reads_idle.set()
 
     # -- what a trigger calls ---------------------------------------------------------------
 
@@ -131,8 +135,15 @@ class SharedPoller:
     async def _read_direct(self, job_id: str, job: _Job) -> BulkInsertState:
         """One full read by the reader itself; its cost is a sample of the per-job read cost."""
         self.requests += 1
-        with counting() as spent:
-            state = await self.client.get_import_state(job_id, self.db_name)
+        self._direct_reads += 1
+        self._reads_idle.clear()
+        try:
+            with counting() as spent:
+                state = await self.client.get_import_state(job_id, self.db_name)
+        finally:
+            self._direct_reads -= 1
+            if not self._direct_reads:
+                self._reads_idle.set()
         if spent.requests == 1:  # a retry or a check over REST is no sample of one read
             self.read_cost = cost.add_reads(self.read_cost, 1, spent.bytes, spent.seconds)
         self._store(job_id, state)
@@ -175,7 +186,6 @@ class SharedPoller:
     async def _loop(self) -> None:
         failures = 0
         while self.jobs and self.coalescing:
-            started = time.monotonic()
             self.started += 1
             try:
                 list_error = await self._run_round()
@@ -200,7 +210,11 @@ class SharedPoller:
                 )
             else:
                 failures = 0
-            await asyncio.sleep(max(0.0, interval - (time.monotonic() - started)))
+            # The readers woken by this round read their jobs now: the next round is one interval after they
+            # are done (as a per-job reader sleeps one interval after its read), so no job is read more often.
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._reads_idle.wait(), interval)
+            await asyncio.sleep(interval)
         async with self._round_done:
             self._round_done.notify_all()
 
