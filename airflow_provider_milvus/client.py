@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Generator, Mapping
+import contextlib
+import time
+from collections.abc import Generator, Iterator, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from airflow_provider_milvus.exceptions import MilvusImportConfigError, MilvusImportError
@@ -13,6 +17,7 @@ from airflow_provider_milvus.protocol.detect import detect_protocol
 from airflow_provider_milvus.protocol.errors import scrub
 from airflow_provider_milvus.protocol.grpc import GrpcProtocol
 from airflow_provider_milvus.protocol.idempotency import honours_keys
+from airflow_provider_milvus.protocol.listing import UNBOUNDED, ListBudget, Listing
 from airflow_provider_milvus.protocol.rest import RestProtocol
 from airflow_provider_milvus.settings import MilvusSettings
 from airflow_provider_milvus.state import BulkInsertState
@@ -219,6 +224,16 @@ class MilvusImportClient:
         states: list[BulkInsertState] = self._run(self.protocol.list_import_states(collection_name, db_name))
         return states
 
+    def list_jobs(
+        self,
+        collection_name: str | None = None,
+        db_name: str | None = None,
+        budget: ListBudget = UNBOUNDED,
+    ) -> Listing:
+        """One list with its cost (pages, bytes), stopped early where it outgrows ``budget``."""
+        listing: Listing = self._run(self.protocol.list_jobs(collection_name, db_name, budget))
+        return listing
+
     def close(self) -> None:
         """Close sockets and channels."""
         for transport in {id(t): t for t in (self._transport, self._http) if t is not None}.values():
@@ -227,11 +242,41 @@ class MilvusImportClient:
         self._protocol = None
 
 
+@dataclass
+class TransferStats:
+    """Requests sent, answer bytes received, and seconds spent outside the wire (building, parsing)."""
+
+    requests: int = 0
+    bytes: int = 0
+    seconds: float = 0.0
+
+    def copy(self) -> TransferStats:
+        """A snapshot, to subtract from a later one."""
+        return TransferStats(self.requests, self.bytes, self.seconds)
+
+
+#: The calls of one task counted apart (see :func:`counting`): concurrent tasks' calls do not mix in.
+_TASK_STATS: ContextVar[TransferStats | None] = ContextVar("milvus_import_task_stats", default=None)
+
+
+@contextlib.contextmanager
+def counting() -> Iterator[TransferStats]:
+    """What the async client's calls made by this task inside the block cost (other tasks' calls not)."""
+    stats = TransferStats()
+    token = _TASK_STATS.set(stats)
+    try:
+        yield stats
+    finally:
+        _TASK_STATS.reset(token)
+
+
 class AsyncMilvusImportClient:
     """The async twin of :class:`MilvusImportClient`, for the triggerer's event loop."""
 
     def __init__(self, settings: MilvusSettings, transport: AsyncTransport | None = None) -> None:
         self.settings = settings
+        #: What this client has cost so far (the shared poller weighs lists against reads with it).
+        self.stats = TransferStats()
         self._transport = transport
         self._http: AsyncHttpTransport | None = None
         self._protocol: ImportProtocol | None = None
@@ -279,11 +324,30 @@ class AsyncMilvusImportClient:
                 return await self._http_transport().send(request)
             return await transport.send(request)
 
-        senders = {"cloud": limited, "grpc": dispatched}
+        sender = {"cloud": limited, "grpc": dispatched}.get(self.settings.protocol, transport.send)
+        counters = [s for s in (self.stats, _TASK_STATS.get()) if s is not None]
+        waited = 0.0
+
+        async def counted(request: Any) -> Any:
+            nonlocal waited
+            started = time.perf_counter()
+            try:
+                answer = await sender(request)
+            finally:
+                waited += time.perf_counter() - started
+            for stats in counters:
+                stats.requests += 1
+                stats.bytes += len(getattr(answer, "body", b""))
+            return answer
+
+        started = time.perf_counter()
         try:
-            return await run_async(operation, senders.get(self.settings.protocol, transport.send))
+            return await run_async(operation, counted)
         except MilvusImportError as error:
             raise scrub(error, secret_forms(self.settings, credentials)) from None
+        finally:
+            for stats in counters:
+                stats.seconds += max(0.0, time.perf_counter() - started - waited)
 
     async def commit_import(self, job_id: str, db_name: str | None = None) -> None:
         """Publish a staged two-phase import (Milvus 3.0+)."""
@@ -330,6 +394,17 @@ class AsyncMilvusImportClient:
         protocol = await self.protocol()
         states: list[BulkInsertState] = await self._run(protocol.list_import_states(collection_name, db_name))
         return states
+
+    async def list_jobs(
+        self,
+        collection_name: str | None = None,
+        db_name: str | None = None,
+        budget: ListBudget = UNBOUNDED,
+    ) -> Listing:
+        """One list with its cost (pages, bytes), stopped early where it outgrows ``budget``."""
+        protocol = await self.protocol()
+        listing: Listing = await self._run(protocol.list_jobs(collection_name, db_name, budget))
+        return listing
 
     async def aclose(self) -> None:
         """Close sockets and channels."""

@@ -4,7 +4,9 @@ Run by :class:`_common.EmulatorProcess` as ``python _emulator_process.py '<knobs
 JSON line (``base_url``, ``control_url``, ``pid``) and serves until its stdin closes. The control route
 (POST JSON ``{"op": ...}`` to ``control_url``) lives here, not in the emulator: ``reset``, ``create``
 (``n`` jobs, then the job clock moved by ``advance`` emulated seconds), ``script`` (durations of the next
-jobs), ``speed`` (the job clock's), ``ends`` (seconds until jobs end), ``counters`` and ``set``.
+jobs), ``speed`` (the job clock's), ``ends`` (seconds until jobs end), ``history`` (``n`` finished jobs of a
+busy server), ``counters`` and ``set``. With the knob ``endpoint`` (a release profile) the child serves that
+release's REST v2 and legacy gRPC on one port (``tests/emulator/grpc_server.MilvusEndpoint``).
 """
 
 from __future__ import annotations
@@ -52,6 +54,13 @@ def handle(emulator: ImportEmulator, command: dict[str, Any]) -> Any:
         return {"ids": ids}
     if op == "counters":
         return counters(emulator)
+    if op == "history":  # a busy server: n finished jobs over the retention window, in several collections
+        ids = emulator.add_history(
+            int(command["n"]),
+            collection=command.get("collection", "history"),
+            collections=command.get("collections", 1),
+        )
+        return {"n": len(ids)}
     if op == "script":  # the next created jobs take these emulated seconds each (one script per job)
         for duration in command["durations"]:
             emulator.script_next_job(duration=float(duration))
@@ -102,14 +111,25 @@ def control_server(emulator: ImportEmulator) -> http.server.ThreadingHTTPServer:
 def main() -> None:
     """Start both servers, announce them, serve until stdin closes."""
     knobs = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
-    emulator = ImportEmulator(**knobs).start()
+    endpoint = None
+    if knobs.get("endpoint"):
+        from tests.emulator.grpc_server import MilvusEndpoint
+
+        endpoint = MilvusEndpoint(knobs.pop("endpoint"), **knobs).start()
+        emulator = endpoint.rest
+    else:
+        emulator = ImportEmulator(**knobs).start()
     control = control_server(emulator)
     threading.Thread(target=control.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{control.server_address[1]}/control"
-    print(json.dumps({"base_url": emulator.base_url, "control_url": url, "pid": os.getpid()}), flush=True)
+    base_url = endpoint.base_url if endpoint is not None else emulator.base_url
+    print(json.dumps({"base_url": base_url, "control_url": url, "pid": os.getpid()}), flush=True)
     sys.stdin.read()  # returns at EOF: the parent closed our stdin or died
     control.shutdown()
-    emulator.stop()
+    if endpoint is not None:
+        endpoint.stop()
+    else:
+        emulator.stop()
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ from tests.airflow_env import trigger_process
 
 CONN_ID = "bench_milvus"
 TRIGGER = "airflow_provider_milvus.triggers.milvus_import.MilvusImportTrigger"
-EAGER = ["airflow_provider_milvus.hooks.milvus_import", "airflow_provider_milvus.coalesce"]
+EAGER = ["airflow_provider_milvus.hooks.milvus_import", "airflow_provider_milvus.polling"]
 PRELOAD = ["airflow.jobs.triggerer_job_runner"]
 
 

@@ -15,7 +15,7 @@ cost of waiting. Each worker measures, over a window of whole poll intervals aft
 
 The benchmark process samples each worker's TCP sockets from outside (psutil) every 0.5 s.
 With ``--refresh`` (on by default, off with ``--quick``) one more coalesced run of 1,000 triggers covers a
-whole full-read refresh period (``coalesce.REFRESH_SECONDS``) to show the amortized request rate.
+whole full-read refresh period (``polling.REFRESH_SECONDS``) to show the amortized request rate.
 
 Run: ``.venv/bin/python benchmarks/triggerer_scale.py [--quick]``.
 """
@@ -264,7 +264,7 @@ def worker_entry(config_path: str) -> None:
 
         tracemalloc.start()
     # Import everything the triggers use before the baseline, as a triggerer process would have.
-    import airflow_provider_milvus.coalesce
+    import airflow_provider_milvus.polling
     import airflow_provider_milvus.triggers.milvus_import  # noqa: F401
 
     result = asyncio.run(run_worker(cfg))
@@ -564,7 +564,7 @@ def report(
 
 def refresh_report(run: dict[str, Any]) -> str:
     """The refresh run: measured over one period, the model checked, and the package default predicted."""
-    from airflow_provider_milvus.coalesce import REFRESH_SECONDS
+    from airflow_provider_milvus.polling import REFRESH_SECONDS
 
     n, interval = run["n"], run["interval"]
     period = run.get("refresh_period", 300.0)

@@ -50,6 +50,7 @@ CORE_TESTS = (
     "tests/matrix",
     "tests/test_client.py",
     "tests/test_coalesce.py",
+    "tests/polling",
     "tests/test_config.py",
     "tests/test_settings.py",
     "tests/test_state.py",

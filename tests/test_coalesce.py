@@ -14,14 +14,8 @@ import pytest
 
 from airflow_provider_milvus import BulkInsertState
 from airflow_provider_milvus.client import AsyncMilvusImportClient
-from airflow_provider_milvus.coalesce import (
-    _LOOPS,
-    FETCH_CONCURRENCY,
-    Known,
-    merge_summary,
-    plan_fetches,
-    shared_poller,
-)
+from airflow_provider_milvus.polling import FETCH_CONCURRENCY, Known, merge_summary, plan_fetches, shared_poller
+from airflow_provider_milvus.polling.poller import _LOOPS
 from airflow_provider_milvus.triggers.milvus_import import MilvusImportTrigger
 from tests.emulator.server import DEFAULT_API_KEY, DEFAULT_CLUSTER_ID, ImportEmulator
 

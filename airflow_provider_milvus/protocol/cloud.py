@@ -14,6 +14,7 @@ from airflow_provider_milvus import exceptions as exc
 from airflow_provider_milvus.protocol import errors
 from airflow_provider_milvus.protocol.arguments import ImportArgs, check_name
 from airflow_provider_milvus.protocol.base import HttpOperation, HttpRequest, HttpResponse, Sleep
+from airflow_provider_milvus.protocol.listing import UNBOUNDED, ListBudget, Listing
 from airflow_provider_milvus.protocol.rest import (
     PREFIX,
     TWO_PHASE_PROBE_ID,
@@ -211,20 +212,49 @@ class CloudProtocol:
         self, collection_name: str | None = None, db_name: str | None = None
     ) -> HttpOperation[list[BulkInsertState]]:
         """``list``, every page, spaced to respect the cloud's rate limit."""
+        return (yield from self.list_jobs(collection_name, db_name)).states
+
+    def list_jobs(
+        self,
+        collection_name: str | None = None,
+        db_name: str | None = None,
+        budget: ListBudget = UNBOUNDED,
+    ) -> HttpOperation[Listing]:
+        """``list`` page by page, with its cost; stops once every job the budget wants was seen.
+
+        Also stops (an incomplete Listing) when the budget's pages or bytes were read and the list has
+        more. The cloud's list has no collection filter: the collection is picked here.
+        """
+        max_bytes, max_pages, wanted = budget.max_bytes, budget.max_pages, budget.wanted
+        # Looking for a few jobs: pages of twice their number (room for jobs others started since) cost less
+        # than 100 records each; the order is not specified, so the wanted jobs may still sit on later pages.
+        page_size = min(PAGE_SIZE, 2 * len(wanted)) if wanted else PAGE_SIZE
         collection = check_name(collection_name, "collection_name", required=False)
         check_name(db_name, "db_name", required=False)
         what = "listing Zilliz Cloud import jobs"
         states: list[BulkInsertState] = []
-        for page in range(1, MAX_PAGES + 1):
+        missing = set(wanted)
+        size = 0
+        total: int | None = None
+        complete = False
+        page = 0
+        for page in range(1, min(MAX_PAGES, max_pages or MAX_PAGES) + 1):
             if page > 1:
                 yield Sleep(PAGE_INTERVAL)
-            response = yield self.request("list", {"pageSize": PAGE_SIZE, "currentPage": page})
+            response = yield self.request("list", {"pageSize": page_size, "currentPage": page})
             assert isinstance(response, HttpResponse)
+            size += len(response.body)
             data = decode_envelope(response, what=what, server=self.server, job_id=None)
             records, total = parse_list_records(data, what=what, server=self.server)
             states.extend(records)
-            if not records or len(records) < PAGE_SIZE or (total is not None and page * PAGE_SIZE >= total):
+            missing.difference_update(s.task_id for s in records)
+            if not records or len(records) < page_size or (total is not None and page * page_size >= total):
+                complete = True
+                break
+            if wanted and not missing:
+                break  # every wanted job seen: the rest of the pages cannot tell more about them
+            if max_bytes is not None and size >= max_bytes:
                 break
         if collection:
             states = [s for s in states if s.collection_name in ("", collection)]
-        return states
+        return Listing(states, complete=complete or bool(wanted and not missing), pages=page, bytes=size, total=total)

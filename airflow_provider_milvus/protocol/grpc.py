@@ -25,6 +25,7 @@ from airflow_provider_milvus.protocol.base import (
     Sleep,
 )
 from airflow_provider_milvus.protocol.idempotency import check_key
+from airflow_provider_milvus.protocol.listing import UNBOUNDED, ListBudget, Listing
 from airflow_provider_milvus.protocol.rest import NO_TWO_PHASE, RestProtocol
 from airflow_provider_milvus.state import FAILED, BulkInsertState, format_create_time, state_code
 
@@ -184,6 +185,8 @@ class GrpcProtocol:
         self.db_name = db_name
         self.timeout = timeout
         self.rest = rest
+        #: False once GetImportState answered id 0 for a real task: Milvus 2.4+'s shim, whose list says id 0.
+        self.lists_job_ids: bool | None = None
 
     def __repr__(self) -> str:
         return f"GrpcProtocol({self.server!r}, db_name={self.db_name!r})"
@@ -265,6 +268,8 @@ class GrpcProtocol:
         response = yield self.request(GET_IMPORT_STATE, message, db_name=db_name or "", job_id=job)
         assert isinstance(response, GrpcResponse)
         answer = _decode(pb.GetImportStateResponse(), response, what=what, server=self.server, job_id=job)
+        if self.lists_job_ids is None:
+            self.lists_job_ids = answer.id != 0
         state = parse_state(answer, task_id=job, what=what, server=self.server)
         if state.state != FAILED or state.failed_reason or self.rest is None:
             return state
@@ -300,11 +305,27 @@ class GrpcProtocol:
         self, collection_name: str | None = None, db_name: str | None = None
     ) -> GrpcOperation[list[BulkInsertState]]:
         """``ListImportTasks``, all of them (limit 0), optionally of one collection."""
+        return (yield from self.list_jobs(collection_name, db_name)).states
+
+    def list_jobs(
+        self,
+        collection_name: str | None = None,
+        db_name: str | None = None,
+        budget: ListBudget = UNBOUNDED,
+    ) -> GrpcOperation[Listing]:
+        """``ListImportTasks`` with its cost; an answer past ``budget.max_bytes`` is not parsed (incomplete Listing).
+
+        gRPC cannot stop a message half-way: the bytes are spent, the parse is saved.
+        """
         collection = check_name(collection_name, "collection_name", required=False)
         db = check_name(db_name, "db_name", required=False) or self.db_name
         message = pb.ListImportTasksRequest(collection_name=collection, limit=0, db_name=db)
         response = yield self.request(LIST_IMPORT_TASKS, message, db_name=db)
         assert isinstance(response, GrpcResponse)
+        max_bytes = budget.max_bytes
+        if max_bytes is not None and response.code == "OK" and len(response.body) > max_bytes:
+            return Listing(complete=False, bytes=len(response.body))
         what = "listing import tasks"
         answer = _decode(pb.ListImportTasksResponse(), response, what=what, server=self.server, job_id=None)
-        return [parse_state(task, task_id=None, what=what, server=self.server) for task in answer.tasks]
+        states = [parse_state(task, task_id=None, what=what, server=self.server) for task in answer.tasks]
+        return Listing(states, bytes=len(response.body), total=len(states))

@@ -37,7 +37,7 @@ async def load_client_modules() -> tuple[ModuleType, ModuleType]:
     hooks, coalesce = await asyncio.to_thread(
         lambda: (
             importlib.import_module("airflow_provider_milvus.hooks.milvus_import"),
-            importlib.import_module("airflow_provider_milvus.coalesce"),
+            importlib.import_module("airflow_provider_milvus.polling"),
         )
     )
     return hooks, coalesce
@@ -47,7 +47,8 @@ class MilvusImportTrigger(BaseTrigger):
     """Polls one import job until it ends and fires exactly one event: success, failed, timeout or error.
 
     All triggers of a triggerer that use one connection share one client (one HTTP connection
-    pool or gRPC channel) and, with ``coalesce`` (default), one list request per poll interval.
+    pool or gRPC channel) and, with ``coalesce`` (default), one poller whose rounds cost at most one read
+    per job (one list per interval where the server's list is small; see :mod:`airflow_provider_milvus.polling`).
 
     :param job_id: the import job (task) id.
     :param milvus_conn_id: the ``milvus`` connection.

@@ -7,16 +7,20 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import grpc
 import pytest
 
+from tests.emulator.grpc_server import SERVICE as GRPC_SERVICE
 from tests.emulator.grpc_server import MilvusEndpoint
 from tests.emulator.profiles import PROFILES, ReleaseProfile
 from tests.emulator.server import DEFAULT_API_KEY, DEFAULT_CLUSTER_ID, ImportEmulator, make_self_signed_cert
 
 __all__ = [
     "ReleaseEndpoint",
+    "channel_to",
     "cloud_emulator",
     "emulator_tls_cert",
+    "grpc_call",
     "make_emulator",
     "make_endpoint",
     "release",
@@ -119,3 +123,23 @@ def make_endpoint() -> Iterator[Callable[..., MilvusEndpoint]]:
     yield factory
     for endpoint in started:
         endpoint.stop()
+
+
+@pytest.fixture
+def channel_to() -> Iterator[Callable[[MilvusEndpoint], grpc.Channel]]:
+    """Factory: an insecure channel to an endpoint's port, closed after the test."""
+    channels: list[grpc.Channel] = []
+
+    def make(endpoint: MilvusEndpoint) -> grpc.Channel:
+        channels.append(grpc.insecure_channel(f"127.0.0.1:{endpoint.port}"))
+        return channels[-1]
+
+    yield make
+    for channel in channels:
+        channel.close()
+
+
+def grpc_call(channel: grpc.Channel, method: str, request: object, answer: type) -> object:
+    """One raw ``MilvusService`` call: serialize ``request``, parse the answer as ``answer``."""
+    raw = channel.unary_unary(f"/{GRPC_SERVICE}/{method}")(request.SerializeToString(), timeout=30)  # type: ignore[attr-defined]
+    return answer.FromString(raw)  # type: ignore[attr-defined]

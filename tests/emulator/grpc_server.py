@@ -11,6 +11,10 @@ files in one call are refused; several ``.npy`` files form one unit.
 :class:`MilvusEndpoint` serves both APIs on ONE port, as a real 2.4+ server does (cmux): a tiny TCP
 multiplexer sends HTTP/2 connections (gRPC) to a grpcio server and HTTP/1.1 ones to the REST emulator,
 and both read the same job store, so a job started over gRPC is read over REST with the same id.
+
+Over an emulator without REST v2 (the ``2.3`` profile) the same class answers as Milvus 2.3 does (section 7):
+real task ids, ``infos`` with collection, partition, files, failed_reason and progress_percent, a list whose
+entries are whole states, and, for a task forgotten after its retention, code 1000 "key not found".
 """
 
 from __future__ import annotations
@@ -153,6 +157,43 @@ class LegacyGrpcEmulator:
         """``GetVersion``: the profile's release (e.g. ``v2.6.24``)."""
         return pb.GetVersionResponse(status=_status(), version=self.rest.server_version).SerializeToString()
 
+    @property
+    def native(self) -> bool:
+        """True for Milvus 2.3 (no REST v2): gRPC import calls of its own, not a shim over v2 jobs."""
+        return not self.rest.rest_v2
+
+    def _not_found(self, task: int) -> pb.Status:
+        """A forgotten or unknown task: 2.3's etcd miss, or the v2 not-found answer of the release."""
+        if self.native:
+            return _status(1000, f"key not found[key=by-dev/meta/root-coord/importtask/{task}]")
+        said = self.rest._job_not_found(task).payload
+        return _status(said["code"], said["message"])
+
+    def _native_state(self, job_id: str, data: dict[str, Any], created: float) -> pb.GetImportStateResponse:
+        """A job as Milvus 2.3 reports it, in its answer and in its list alike."""
+        word = data["state"]
+        infos = {
+            "collection": data["collectionName"],
+            "partition": "_default",
+            "files": ",".join(d["fileName"].strip("[]") for d in data.get("details", [])),
+            "failed_reason": str(data.get("reason") or "") if word == "Failed" else "",
+            "progress_percent": str(data["progress"]),
+        }
+        return pb.GetImportStateResponse(
+            status=_status(),
+            state=COLLAPSED.get(word, pb.ImportFailed),
+            row_count=int(data["importedRows"]),
+            infos=[pb.KeyValuePair(key=k, value=v) for k, v in infos.items()],
+            id=int(job_id),
+            create_ts=int(created),
+        )
+
+    def _state(self, job: Any, now: float, *, listed: bool) -> pb.GetImportStateResponse:
+        data = self.rest._progress(job, now)
+        if self.native:
+            return self._native_state(job.job_id, data, job.created)
+        return self._legacy_state(data, listed=listed, created=job.created)
+
     def _legacy_state(self, data: dict[str, Any], *, listed: bool, created: float) -> pb.GetImportStateResponse:
         """A v2 job's progress as the shim reports it (collapsed state, two infos, id 0)."""
         word = data["state"]
@@ -175,9 +216,8 @@ class LegacyGrpcEmulator:
             now = rest.clock.now()
             job = rest._jobs.get(str(request.task))
             if job is None or not rest._alive(job, now):
-                said = rest._job_not_found(request.task).payload
-                return pb.GetImportStateResponse(status=_status(said["code"], said["message"])).SerializeToString()
-            answer = self._legacy_state(rest._progress(job, now), listed=False, created=job.created)
+                return pb.GetImportStateResponse(status=self._not_found(request.task)).SerializeToString()
+            answer = self._state(job, now, listed=False)
         return answer.SerializeToString()
 
     def _list_import_tasks(self, raw: bytes, context: grpc.ServicerContext) -> bytes:
@@ -187,7 +227,7 @@ class LegacyGrpcEmulator:
         with rest._lock:
             now = rest.clock.now()
             tasks = [
-                self._legacy_state(rest._progress(job, now), listed=True, created=job.created)
+                self._state(job, now, listed=True)
                 for job in rest._jobs.values()
                 if rest._alive(job, now)
                 and job.db_name == db_name

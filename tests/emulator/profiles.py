@@ -10,7 +10,15 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["CLOUD_PROFILES", "OUTCOMES", "PROFILES", "REST_PROFILES", "ReleaseProfile", "profile"]
+__all__ = [
+    "CLOUD_PROFILES",
+    "GRPC_ONLY_PROFILES",
+    "OUTCOMES",
+    "PROFILES",
+    "REST_PROFILES",
+    "ReleaseProfile",
+    "profile",
+]
 
 
 @dataclass(frozen=True)
@@ -137,6 +145,28 @@ PROFILES["3.0.2"] = ReleaseProfile(
     facts=("idempotency key honoured", "two-phase", "createTime", "not found 2101"),
     legacy_grpc=True,
 )
+#: Milvus 2.3: no REST v2 routes, only its own gRPC (tests/emulator/grpc_server.py ``release="2.3"``). Kept out of
+#: PROFILES, whose releases all serve REST v2.
+GRPC_ONLY_PROFILES: dict[str, ReleaseProfile] = {
+    "2.3": ReleaseProfile(
+        "2.3",
+        knobs={
+            "rest_v2": False,
+            "retention": 86_400.0,
+            "retention_from": "created",
+            "restart_fails_running": True,
+            "create_time": False,
+        },
+        facts=(
+            "no REST v2 (404)",
+            "gRPC ids and infos of its own",
+            "retention 86400 s from creation",
+            'not found 1000 "key not found"',
+            "restart fails running tasks",
+        ),
+        legacy_grpc=True,
+    )
+}
 REST_PROFILES = tuple(name for name, p in PROFILES.items() if p.mode == "rest")
 CLOUD_PROFILES = tuple(name for name, p in PROFILES.items() if p.mode == "cloud")
 
@@ -144,9 +174,10 @@ CLOUD_PROFILES = tuple(name for name, p in PROFILES.items() if p.mode == "cloud"
 def profile(name: str) -> ReleaseProfile:
     """The profile called ``name``, or a ValueError listing them."""
     try:
-        return PROFILES[name]
+        return PROFILES[name] if name in PROFILES else GRPC_ONLY_PROFILES[name]
     except KeyError:
-        raise ValueError(f"unknown release profile {name!r}; use one of {', '.join(PROFILES)}") from None
+        names = ", ".join([*PROFILES, *GRPC_ONLY_PROFILES])
+        raise ValueError(f"unknown release profile {name!r}; use one of {names}") from None
 
 
 @dataclass

@@ -30,7 +30,13 @@ Constructor knobs and the fact each one emulates
   ``reason`` (datacoord ``GetJobProgress``); the failing file's detail has state Failed and a reason.
 - ``rows_per_file`` / ``bytes_per_row``: totalRows and fileSize of each file (each inner list of ``files``).
 - ``retention``: emulated seconds a finished job is kept (``dataCoord.import.taskRetention``, default 10800);
-  after that it is unknown: code 2100 "import job does not exist, jobID=...".
+  after that it is unknown: code 2100 "import job does not exist, jobID=..." (2101 where ``not_found_code``
+  says). ``retention_from="created"``: counted from the job's creation, whether it ended or not (2.3's
+  ``rootCoord.importTaskRetention``, 86400 s). ``clock``: the :class:`EmulatorClock` to run on (tests pass
+  one at speed 0 and ``advance`` it: retention without sleeps).
+- ``rest_v2=False``: every REST route answers 404 (Milvus 2.3: no ``/v2/vectordb``; its gRPC is served by
+  ``tests/emulator/grpc_server.py``). ``restart_fails_running``: ``restart()`` fails every started, unfinished
+  job "task marked failed as service restarted" (2.3); otherwise jobs resume, in-flight ones from Pending.
 - ``latency``: real seconds every answer is delayed. If a ``Request-Timeout: <seconds>`` header is smaller,
   the answer is HTTP 408 ``{"code": 10001, "message": "request timeout"}`` after that many seconds
   (Milvus timeout middleware; the emulator also accepts fractional seconds so tests stay fast).
@@ -90,7 +96,8 @@ int64 decimal strings above 2**53 (REST) or ``job-<alnum>`` (cloud).
 Test controls
 -------------
 ``advance(seconds)``, ``clock``, ``set_job(...)``, ``finish_job``, ``fail_job``, ``expire_job``,
-``script_next_job(...)``, ``create_job(...)``, ``job(job_id)``, ``commit_job`` (3.0 profile); observability:
+``script_next_job(...)``, ``create_job(...)``, ``job(job_id)``, ``commit_job`` (3.0 profile), ``add_history(n)``
+(finished jobs of a busy server, spread over the retention window), ``restart()``; observability:
 ``requests``, ``request_count(route)``, ``rate_limited_count(route)``, ``open_connections``,
 ``max_concurrent_connections``, ``max_concurrent_requests``, ``reset()``; faults: ``inject_status``,
 ``inject_reset``, ``inject_close``, ``inject_slow``, ``inject_hold`` (until ``fault.release()``: concurrency
@@ -330,6 +337,9 @@ class _Job:
     staged: bool = False
     committed_at: float | None = None
     aborted_at: float | None = None
+    #: A finished job of the server's history (never changed by tests): its answers are computed once.
+    history: bool = False
+    answers: dict[bool, dict[str, Any]] = field(default_factory=dict)
 
     def set_duration(self, duration: float, index_hold: float) -> None:
         """Split ``duration`` into the Pending / Importing / index building phases, plus the index hold."""
@@ -724,6 +734,10 @@ class ImportEmulator:
         idempotency: bool = False,
         server_version: str = "",
         profile: str = "",
+        clock: EmulatorClock | None = None,
+        retention_from: Literal["finished", "created"] = "finished",
+        rest_v2: bool = True,
+        restart_fails_running: bool = False,
     ) -> None:
         """Configure the emulator; nothing listens until ``start()``."""
         if mode not in ("rest", "cloud"):
@@ -737,7 +751,10 @@ class ImportEmulator:
         self.keyfile = None if keyfile is None else str(keyfile)
         self.token = token
         self.forbidden = forbidden
-        self.clock = EmulatorClock(speed)
+        self.clock = clock if clock is not None else EmulatorClock(speed)
+        self.retention_from = retention_from
+        self.rest_v2 = rest_v2
+        self.restart_fails_running = restart_fails_running
         self.job_duration = job_duration
         self.index_hold = index_hold
         self.fail_jobs = fail_jobs
@@ -1181,6 +1198,68 @@ class ImportEmulator:
             job.fail_at = max(0.0, self.clock.now() - job.created)
             job.fail_reason = reason
 
+    def add_history(
+        self,
+        n: int,
+        *,
+        collection: str = "history",
+        collections: int = 1,
+        db_name: str = "default",
+        cluster_id: str | None = None,
+        window: float | None = None,
+        failed_every: int = 10,
+    ) -> list[str]:
+        """Add ``n`` finished jobs, as a busy server remembers them; returns their ids, oldest first.
+
+        They ended at even steps over the last ``window`` emulated seconds (default: the retention, so the
+        oldest are about to be forgotten), spread over ``collections`` collections named ``collection``,
+        ``collection_1``, ...; every ``failed_every``-th failed. Each has one file of one row.
+        """
+        if self.mode == "cloud" and cluster_id is None:
+            cluster_id = DEFAULT_CLUSTER_ID
+        span = self.retention if window is None else window
+        ids: list[str] = []
+        with self._lock:
+            now = self.clock.now()
+            scripts, self._scripts = self._scripts, deque()  # scripts are for the jobs a test starts
+            for index in range(n):
+                name = collection if index % collections == 0 else f"{collection}_{index % collections}"
+                job_id = self._new_job(name, [[f"history/{index}.json"]], db_name, "", {}, cluster_id)
+                job = self._jobs[job_id]
+                ended = now - span * (n - index) / (n + 1)
+                job.set_duration(1.0, 0.0)
+                job.created = ended - 1.0
+                job.file_rows, job.file_sizes = [1], [self.bytes_per_row]
+                if failed_every and index % failed_every == failed_every - 1:
+                    job.fail_at, job.fail_reason = 0.5, "history: emulated failure"
+                job.history = True
+                ids.append(job_id)
+            self._scripts = scripts
+        return ids
+
+    def restart(self) -> None:
+        """The server restarts: 2.3 (``restart_fails_running``) fails its started, unfinished tasks; 2.4+
+        resumes every job, in-flight ones from Pending (progress falls back). Listens again on the same port.
+        """
+        running = self.running
+        if running:
+            self.stop()
+        with self._lock:
+            now = self.clock.now()
+            for job in self._jobs.values():
+                if not self._alive(job, now) or self._finished_at(job, now) is not None:
+                    continue
+                elapsed = now - job.created
+                if elapsed < job.pending:
+                    continue  # Pending: queued again, on every release
+                job.overrides.clear()
+                if self.restart_fails_running:
+                    job.fail_at, job.fail_reason = elapsed, "task marked failed as service restarted"
+                else:
+                    job.created = now - job.pending / 2  # back to Pending, then imported again
+        if running:
+            self.start()
+
     def expire_job(self, job_id: str) -> None:
         """Forget the job as retention would: it answers 2100 / 96026 from now on."""
         with self._lock:
@@ -1287,7 +1366,7 @@ class ImportEmulator:
 
     def _answer(self, method: str, route: str, headers: Message, body: bytes) -> _Reply:
         """Route, rate-limit, delay, authenticate, bind the body and handle."""
-        handler = self._routes().get(route) if method == "POST" else None
+        handler = self._routes().get(route) if method == "POST" and self.rest_v2 else None
         if handler is None:
             return _not_found()
         if self._over_rate_limit(route, headers):
@@ -1821,6 +1900,8 @@ class ImportEmulator:
         """False once the job expired (retention) or was expired by hand."""
         if job.expired:
             return False
+        if self.retention_from == "created":
+            return now - job.created <= self.retention
         finished = self._finished_at(job, now)
         return finished is None or now - finished <= self.retention
 
@@ -1830,6 +1911,15 @@ class ImportEmulator:
         return text[:-6] + "Z" if text.endswith("+00:00") else text
 
     def _progress(self, job: _Job, now: float, *, cloud: bool = False) -> dict[str, Any]:
+        """The job's progress data at ``now`` (caller holds the lock); a history job's is computed once."""
+        if not job.history:
+            return self._compute_progress(job, now, cloud=cloud)
+        answer = job.answers.get(cloud)
+        if answer is None:
+            answer = job.answers[cloud] = self._compute_progress(job, now, cloud=cloud)
+        return answer
+
+    def _compute_progress(self, job: _Job, now: float, *, cloud: bool = False) -> dict[str, Any]:
         """The job's progress data at ``now`` (caller holds the lock)."""
         elapsed = max(0.0, now - job.created)
         failed = job.fail_at is not None and elapsed >= job.fail_at

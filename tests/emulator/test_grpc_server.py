@@ -2,36 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import grpc
 import pytest
 import requests
 
 from airflow_provider_milvus.proto import milvus_import_pb2 as pb
+from tests.emulator.fixtures import grpc_call as call
 from tests.emulator.grpc_server import MilvusEndpoint
 from tests.emulator.profiles import REST_PROFILES
 
-SERVICE = "/milvus.proto.milvus.MilvusService"
 IMPORTED = pb.ImportResponse
-
-
-@pytest.fixture
-def channel_to() -> Iterator[Callable[[MilvusEndpoint], grpc.Channel]]:
-    channels: list[grpc.Channel] = []
-
-    def make(endpoint: MilvusEndpoint) -> grpc.Channel:
-        channels.append(grpc.insecure_channel(f"127.0.0.1:{endpoint.port}"))
-        return channels[-1]
-
-    yield make
-    for channel in channels:
-        channel.close()
-
-
-def call(channel: grpc.Channel, method: str, request: object, answer: type) -> object:
-    raw = channel.unary_unary(f"{SERVICE}/{method}")(request.SerializeToString(), timeout=5)  # type: ignore[attr-defined]
-    return answer.FromString(raw)  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("name", REST_PROFILES)

@@ -1,0 +1,323 @@
+"""What a polling round costs done two ways, and which way to take: pure functions over measurements.
+
+A round can read every watched job once (per-job: one request each, the bytes of one full answer each),
+or list: one list of everything, or one list per watched collection where the API filters by collection
+(Milvus REST ``collectionName``, gRPC ``collection_name``; Zilliz Cloud has no filter but pages). A list's
+cost is the server's history in its scope, not the watched jobs; the per-job cost is the watched jobs. Both
+are measured, never configured: the per-job read's mean answer, and each list's last answer (bytes, pages,
+parse time). A list is used only where it is measured no dearer in requests AND bytes (within 25 %) than
+reading its jobs one by one; a list not yet measured, or measured too dear long enough ago, is measured again with a
+budget (the bytes and pages that per-job reads of its jobs would spend), so a probe never costs much more
+than the round it stands in for, and a list that shrank is used again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from typing import Final
+
+from airflow_provider_milvus.state import BulkInsertState
+
+#: A job's full state (rows, details) is re-read at least this often even when its state does not change.
+REFRESH_SECONDS: Final = 900.0
+#: What one request weighs beside its bytes (headers, a round trip), in bytes.
+REQUEST_BYTES: Final = 600
+#: What one second of parsing weighs, in bytes (1 ms of CPU is about 10 kB of answer).
+CPU_BYTES_PER_SECOND: Final = 10_000_000
+#: A list that saves requests may read this much more than per-job reads would (a 2.3 list entry is a whole state).
+BYTES_SLACK: Final = 1.25
+#: A list is worth measuring only for this many watched jobs in its scope: it must save requests.
+MIN_JOBS_TO_LIST: Final = 3
+#: Rounds before a list found too dear is measured again; doubles each time it is found too dear again.
+FIRST_REMEASURE: Final = 8
+MAX_REMEASURE: Final = 256
+
+#: The scope of a list: a collection's name, or None for every job of the database.
+Scope = str | None
+
+
+@dataclass(frozen=True)
+class Traits:
+    """What the API's list can do: filter by collection; page (and say its ``count``); and how far a probe
+    may read past its budget (a socket read, a gRPC message; pages sized to the watched jobs: nothing)."""
+
+    filters: bool = True
+    paged: bool = False
+    overshoot: int = 64 * 1024
+
+
+REST: Final = Traits(filters=True, paged=False)
+GRPC: Final = Traits(filters=True, paged=False)
+CLOUD: Final = Traits(filters=False, paged=True, overshoot=0)
+
+
+@dataclass(frozen=True)
+class Price:
+    """Requests, bytes and parse seconds of one way of doing (part of) a round."""
+
+    requests: float = 0.0
+    bytes: float = 0.0
+    seconds: float = 0.0
+
+    @property
+    def weight(self) -> float:
+        """One number to compare by: bytes plus what requests and parse time weigh in bytes."""
+        return self.bytes + self.requests * REQUEST_BYTES + self.seconds * CPU_BYTES_PER_SECOND
+
+    def __add__(self, other: Price) -> Price:
+        return Price(self.requests + other.requests, self.bytes + other.bytes, self.seconds + other.seconds)
+
+    def no_dearer_than(self, other: Price) -> bool:
+        """True when this costs at most ``other``'s requests, its bytes (within the slack) and its weight."""
+        return (
+            self.requests <= other.requests and self.bytes <= other.bytes * BYTES_SLACK and self.weight <= other.weight
+        )
+
+
+@dataclass(frozen=True)
+class ReadCost:
+    """The mean cost of one full read of a job, from the reads made so far (a moving mean)."""
+
+    bytes: float = 0.0
+    seconds: float = 0.0
+    samples: int = 0
+
+    def price(self, jobs: int) -> Price:
+        """Reading ``jobs`` jobs one by one."""
+        return Price(jobs, jobs * self.bytes, jobs * self.seconds)
+
+
+def add_reads(cost: ReadCost, reads: int, total_bytes: float, total_seconds: float) -> ReadCost:
+    """``cost`` updated with a batch of ``reads`` full reads (recent batches weigh more once 32 are in)."""
+    if reads <= 0:
+        return cost
+    weight = min(reads / (cost.samples + reads), max(reads / 32, 1 / 8)) if cost.samples else 1.0
+    return ReadCost(
+        bytes=cost.bytes + (total_bytes / reads - cost.bytes) * weight,
+        seconds=cost.seconds + (total_seconds / reads - cost.seconds) * weight,
+        samples=cost.samples + reads,
+    )
+
+
+@dataclass(frozen=True)
+class ListCost:
+    """The last measure of one scope's list.
+
+    ``complete`` False: the list was stopped at its budget, so it costs at least this much.
+    """
+
+    bytes: int
+    pages: int
+    seconds: float
+    entries: int
+    complete: bool
+    measured_round: int
+    #: Rounds after ``measured_round`` before it is measured again while it is found too dear.
+    backoff: int = FIRST_REMEASURE
+
+    def price(self) -> Price:
+        """What one such list costs (a lower bound when incomplete)."""
+        return Price(self.pages, self.bytes, self.seconds)
+
+
+def record_list(
+    previous: ListCost | None,
+    *,
+    bytes: int,
+    pages: int,
+    seconds: float,
+    entries: int,
+    complete: bool,
+    round: int,
+    worth_it: bool,
+) -> ListCost:
+    """The new measure of a list; the wait before the next probe doubles each time it is found too dear."""
+    if worth_it or previous is None or previous.measured_round == round:
+        backoff = FIRST_REMEASURE
+    else:
+        backoff = min(previous.backoff * 2, MAX_REMEASURE)
+    return ListCost(bytes, pages, seconds, entries, complete, round, backoff)
+
+
+@dataclass(frozen=True)
+class ListPlan:
+    """One list to make this round, the watched jobs it serves, and the budget it must stay within."""
+
+    scope: Scope
+    jobs: frozenset[str]
+    max_bytes: int
+    max_pages: int | None
+    probe: bool
+
+
+@dataclass(frozen=True)
+class RoundPlan:
+    """The lists to make and the jobs to read one by one this round, and why."""
+
+    lists: tuple[ListPlan, ...] = ()
+    direct: frozenset[str] = frozenset()
+    reason: str = ""
+
+    @property
+    def listed_jobs(self) -> frozenset[str]:
+        """The watched jobs a list serves."""
+        return frozenset().union(*(plan.jobs for plan in self.lists)) if self.lists else frozenset()
+
+
+def worth_listing(measure: ListCost | None, jobs: int, read: ReadCost) -> bool:
+    """True when the measured list costs no more requests and bytes than reading ``jobs`` jobs one by one."""
+    if measure is None or not measure.complete or jobs < MIN_JOBS_TO_LIST:
+        return False
+    return measure.price().no_dearer_than(read.price(jobs))
+
+
+def probe_due(
+    measure: ListCost | None, jobs: int, read: ReadCost, *, round: int, overshoot: int = REST.overshoot
+) -> bool:
+    """True when the list is worth (re-)measuring now: never measured, or found too dear long enough ago.
+
+    A probe may read ``overshoot`` bytes past its budget (an answer arrives in socket reads of up to 64 KiB):
+    it is made only where FIRST_REMEASURE rounds of per-job reads cost more than that.
+    """
+    if jobs < MIN_JOBS_TO_LIST or read.samples == 0:
+        return False
+    if read.price(jobs).bytes * FIRST_REMEASURE < overshoot:
+        return False  # too few jobs for what a probe may overshoot: it could not pay for itself
+    if measure is None:
+        return True
+    if not measure.complete and read.price(jobs).bytes >= 2 * measure.bytes:
+        return True  # the jobs in scope grew past twice what stopped the last probe: the list may pay now
+    return round >= measure.measured_round + measure.backoff
+
+
+def _scope_plan(
+    scope: Scope, jobs: frozenset[str], measure: ListCost | None, read: ReadCost, traits: Traits, *, round: int
+) -> tuple[ListPlan | None, Price]:
+    """The list for ``jobs`` in ``scope`` if it is used or probed this round, and the round's price with it."""
+    per_job = read.price(len(jobs))
+    budget = int(per_job.bytes * BYTES_SLACK) + 1
+    pages = max(len(jobs) - 1, 1) if traits.paged else None
+    if worth_listing(measure, len(jobs), read):
+        assert measure is not None
+        return ListPlan(scope, jobs, budget, pages, probe=False), measure.price()
+    if probe_due(measure, len(jobs), read, round=round, overshoot=traits.overshoot):
+        # A probe may end up costing its budget AND the per-job reads: priced pessimistically.
+        return ListPlan(scope, jobs, budget, pages, probe=True), per_job + Price(1, per_job.bytes, 0.0)
+    return None, per_job
+
+
+def choose_round(
+    watched: Mapping[str, Scope],
+    read: ReadCost,
+    lists: Mapping[Scope, ListCost],
+    traits: Traits,
+    *,
+    round: int,
+    unread: Iterable[str] = (),
+) -> RoundPlan:
+    """How to read the ``watched`` jobs (id -> collection, None when not known yet) this round.
+
+    ``unread`` jobs were never read in full: they are read one by one (their collection is learnt there).
+    The lightest of per-job reads, one list of everything, and (where the API filters) one list per
+    collection (each only where it pays) is taken; when no measured list pays, a list due a new measure
+    is probed within the budget of the reads it stands in for.
+    """
+    first = frozenset(unread)
+    known = {job: scope for job, scope in watched.items() if job not in first}
+    if not known or read.samples == 0:
+        return RoundPlan(direct=frozenset(watched), reason="per-job: nothing measured yet")
+    everything = frozenset(known)
+    per_job = RoundPlan(direct=frozenset(watched), reason="per-job: cheaper than any list")
+    options: list[tuple[Price, RoundPlan]] = [(read.price(len(everything)), per_job)]
+    collections: dict[str, set[str]] = {}
+    for job, scope in known.items():
+        if scope:
+            collections.setdefault(scope, set()).add(job)
+    if traits.filters and collections:
+        plans: list[ListPlan] = []
+        price = read.price(sum(1 for scope in known.values() if not scope))
+        for collection, jobs in sorted(collections.items()):
+            plan, part = _scope_plan(collection, frozenset(jobs), lists.get(collection), read, traits, round=round)
+            price += part
+            if plan is not None:
+                plans.append(plan)
+        if plans:
+            served = frozenset().union(*(p.jobs for p in plans))
+            probes = sum(p.probe for p in plans)
+            why = f"{len(plans)} collection list(s)" + (f", {probes} probed" if probes else "")
+            options.append((price, RoundPlan(tuple(plans), first | (everything - served), why)))
+    # One list of everything pays beside per-collection lists only by saving requests (several collections,
+    # or collections not known): a collection's list found too dear says the whole list is too.
+    covered = traits.filters and len(collections) <= 1 and len(everything) == sum(map(len, collections.values()))
+    superset_too_dear = traits.filters and any(
+        lists.get(c) is not None and not worth_listing(lists.get(c), len(jobs), read) for c, jobs in collections.items()
+    )
+    if not covered and not superset_too_dear:
+        plan, price = _scope_plan(None, everything, lists.get(None), read, traits, round=round)
+        if plan is not None:
+            options.append((price, RoundPlan((plan,), first, "probe one list" if plan.probe else "one list")))
+    measured = [o for o in options if not any(p.probe for p in o[1].lists)]
+    best = min(measured, key=lambda o: (o[0].weight, len(o[1].lists)))
+    if best[1] is per_job:
+        probing = [o for o in options if any(p.probe for p in o[1].lists)]
+        if probing:
+            return min(probing, key=lambda o: (len(o[1].lists), o[0].weight))[1]
+    return best[1]
+
+
+@dataclass(frozen=True)
+class Known:
+    """The last full state of a job, when it was read, and how often it must be re-read."""
+
+    state: BulkInsertState | None
+    fetched_at: float = 0.0
+    refresh: float = REFRESH_SECONDS
+
+
+def merge_summary(full: BulkInsertState, summary: BulkInsertState, *, with_progress: bool) -> BulkInsertState:
+    """The last full state brought up to date with a list entry's state (and progress, where listed)."""
+    progress = summary.progress if with_progress else full.progress
+    if (full.state, full.progress, full.server_state) == (summary.state, progress, summary.server_state):
+        return full
+    infos = dict(full.infos)
+    if "progress_percent" in infos or with_progress:
+        infos["progress_percent"] = str(progress)
+    return replace(
+        full, state=summary.state, state_name="", progress=progress, infos=infos, server_state=summary.server_state
+    )
+
+
+def plan_fetches(
+    watched: Iterable[str],
+    listed: Mapping[str, BulkInsertState],
+    known: Mapping[str, Known],
+    *,
+    now: float,
+    listing_is_full: bool,
+) -> tuple[list[str], list[str]]:
+    """Split the listed jobs into those read in full this round and those served from the list.
+
+    A full read is needed for a job never read, missing from the list, whose state changed, that
+    ended (the final state is always read in full) or whose last full read is older than its refresh.
+    ``listing_is_full``: the list's entries are complete states (gRPC ListImportTasks).
+    """
+    fetch: list[str] = []
+    from_list: list[str] = []
+    for job_id in watched:
+        summary = listed.get(job_id)
+        last = known.get(job_id, Known(None))
+        if summary is None:
+            fetch.append(job_id)  # not in the list (another database, an old job): read it directly
+        elif listing_is_full:
+            from_list.append(job_id)
+        elif (
+            last.state is None
+            or last.state.state != summary.state
+            or summary.is_terminal
+            or now - last.fetched_at >= last.refresh
+        ):
+            fetch.append(job_id)
+        else:
+            from_list.append(job_id)
+    return fetch, from_list

@@ -1,0 +1,276 @@
+"""The shared poller against a busy emulated server: its own decisions and the requests the server saw.
+
+Rounds are driven one by one (``poll_once``) on a frozen emulator clock: nothing here depends on timing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from airflow_provider_milvus.client import AsyncMilvusImportClient
+from airflow_provider_milvus.polling import SharedPoller
+from airflow_provider_milvus.protocol.base import HttpResponse
+from airflow_provider_milvus.protocol.rest import RestProtocol, loads
+from airflow_provider_milvus.settings import MilvusSettings
+from airflow_provider_milvus.transport.driver import THREAD_PARSE_BYTES, run_async
+from tests.emulator.grpc_server import MilvusEndpoint
+from tests.emulator.server import DEFAULT_API_KEY, DEFAULT_CLUSTER_ID, EmulatorClock, ImportEmulator
+
+MakeEmulator = Callable[..., ImportEmulator]
+
+
+def client_for(emulator: ImportEmulator | MilvusEndpoint, protocol: str) -> AsyncMilvusImportClient:
+    if protocol == "cloud":
+        assert isinstance(emulator, ImportEmulator)
+        settings = MilvusSettings(
+            host="127.0.0.1",
+            port=emulator.port,
+            secure=False,
+            protocol="cloud",
+            cloud_api_key=DEFAULT_API_KEY,
+            cloud_cluster_id=DEFAULT_CLUSTER_ID,
+            cloud_endpoint=emulator.base_url,
+        )
+    else:
+        settings = MilvusSettings(host="127.0.0.1", port=emulator.port, secure=False, protocol=protocol)
+    return AsyncMilvusImportClient(settings)
+
+
+def start_jobs(emulator: ImportEmulator, n: int, collection: str = "watched") -> list[str]:
+    for _ in range(n):
+        emulator.script_next_job(duration=1_000.0)
+    return [emulator.create_job(collection, [[f"{collection}/{i}.json"]]) for i in range(n)]
+
+
+async def rounds(poller: SharedPoller, n: int) -> list[str]:
+    """Run ``n`` rounds, then one read by each waiting trigger; the kinds of the rounds' plans.
+
+    A job a list serves takes the round's answer; any other job is read by its reader, as per-job polling.
+    """
+    kinds = []
+    for _ in range(n):
+        plan = await poller.poll_once()
+        for job_id in list(poller.jobs):
+            await poller.read(job_id)
+        if not plan.lists:
+            kinds.append("per-job")
+        else:
+            kinds.append("probe" if any(p.probe for p in plan.lists) else "list")
+    return kinds
+
+
+async def test_quiet_server_one_collection_list_per_round(make_emulator: MakeEmulator) -> None:
+    emulator = make_emulator(speed=0)
+    jobs = start_jobs(emulator, 40)
+    poller = SharedPoller(client_for(emulator, "rest"), autostart=False)
+    for job in jobs:
+        poller.watch(job, 1.0)
+    try:
+        assert await rounds(poller, 5) == ["per-job", "probe", "list", "list", "list"]
+    finally:
+        await poller.aclose()
+    assert emulator.request_count("describe") == 40  # each job once, then from the list
+    assert emulator.request_count("list") == 4
+    bodies = [r.json for r in emulator.requests if r.path.endswith("/list")]
+    assert all(body == {"collectionName": "watched"} for body in bodies)  # filtered to the watched collection
+
+
+async def test_busy_collection_is_read_per_job_and_measured_again_after_its_backoff(
+    make_emulator: MakeEmulator,
+) -> None:
+    emulator = make_emulator(speed=0)
+    emulator.add_history(3_000, collection="watched")
+    jobs = start_jobs(emulator, 40)
+    poller = SharedPoller(client_for(emulator, "rest"), autostart=False)
+    for job in jobs:
+        poller.watch(job, 1.0)
+    try:
+        kinds = await rounds(poller, 12)
+    finally:
+        await poller.aclose()
+    assert kinds == ["per-job", "probe"] + ["per-job"] * 7 + ["probe"] + ["per-job"] * 2
+    assert emulator.request_count("describe") == 12 * 40  # every round read every job: the probes served none
+    assert emulator.request_count("list") == 2
+    measure = poller.list_costs["watched"]
+    assert not measure.complete and measure.backoff == 16  # found too dear twice: the wait doubled
+    assert measure.bytes < 40 * 2 * poller.read_cost.bytes + 65_536  # stopped near its budget, not 3,000 jobs
+
+
+async def test_history_of_other_collections_costs_nothing_with_the_collection_filter(
+    make_emulator: MakeEmulator,
+) -> None:
+    emulator = make_emulator(speed=0)
+    emulator.add_history(5_000, collection="other", collections=4)
+    jobs = start_jobs(emulator, 40)
+    poller = SharedPoller(client_for(emulator, "rest"), autostart=False)
+    for job in jobs:
+        poller.watch(job, 1.0)
+    try:
+        assert await rounds(poller, 4) == ["per-job", "probe", "list", "list"]
+    finally:
+        await poller.aclose()
+    assert emulator.request_count("describe") == 40 and emulator.request_count("list") == 3
+
+
+async def test_a_list_that_shrinks_is_used_again(make_emulator: MakeEmulator) -> None:
+    clock = EmulatorClock(speed=0)
+    emulator = make_emulator(clock=clock)
+    emulator.add_history(3_000, collection="watched", window=600.0)
+    jobs = start_jobs(emulator, 40)
+    poller = SharedPoller(client_for(emulator, "rest"), autostart=False)
+    for job in jobs:
+        poller.watch(job, 1.0)
+    try:
+        assert await rounds(poller, 3) == ["per-job", "probe", "per-job"]
+        clock.advance(10_800)  # the history is forgotten; the watched jobs still run
+        assert await rounds(poller, 8) == ["per-job"] * 6 + ["probe", "list"]
+    finally:
+        await poller.aclose()
+    assert poller.list_costs["watched"].complete
+
+
+async def test_cloud_stops_paging_once_every_watched_job_was_seen(make_emulator: MakeEmulator) -> None:
+    emulator = make_emulator(mode="cloud", speed=0, token=DEFAULT_API_KEY, rate_limit=None)
+    emulator.add_history(1_000)
+    jobs = start_jobs(emulator, 40)  # the newest: on the first page (of 80)
+    poller = SharedPoller(client_for(emulator, "cloud"), autostart=False)
+    for job in jobs:
+        poller.watch(job, 1.0)
+    try:
+        assert await rounds(poller, 4) == ["per-job", "probe", "list", "list"]
+    finally:
+        await poller.aclose()
+    pages = [r.json["currentPage"] for r in emulator.requests if r.path.endswith("/list")]
+    assert pages == [1, 1, 1]  # 11 pages of history never read
+
+
+async def test_cloud_never_pages_more_than_per_job_reads_would_cost(make_emulator: MakeEmulator) -> None:
+    emulator = make_emulator(mode="cloud", speed=0, token=DEFAULT_API_KEY, rate_limit=None)
+    jobs = start_jobs(emulator, 40)
+    emulator.add_history(1_000)  # newer than the watched jobs: they sit on the last pages
+    poller = SharedPoller(client_for(emulator, "cloud"), autostart=False)
+    for job in jobs:
+        poller.watch(job, 1.0)
+    try:
+        assert await rounds(poller, 3) == ["per-job", "probe", "per-job"]
+    finally:
+        await poller.aclose()
+    measure = poller.list_costs[None]
+    assert not measure.complete and measure.pages == emulator.request_count("list")
+    assert 1 <= measure.pages <= 39  # the probe stopped within 40 reads' worth of requests (minus one) and bytes
+    assert emulator.request_count("describe") + emulator.request_count("getProgress") == 3 * 40
+
+
+async def test_legacy_grpc_shim_is_known_from_its_first_read_and_never_listed(
+    make_endpoint: Callable[..., MilvusEndpoint],
+) -> None:
+    endpoint = make_endpoint("2.5", speed=0)
+    endpoint.rest.add_history(2_000, collection="watched")
+    jobs = start_jobs(endpoint.rest, 60)
+    poller = SharedPoller(client_for(endpoint, "grpc"), autostart=False)
+    for job in jobs:
+        poller.watch(job, 1.0)
+    try:
+        await rounds(poller, 3)  # the shim's GetImportState said id 0: its list would too, and is never asked
+    finally:
+        await poller.aclose()
+    assert endpoint.grpc.count("ListImportTasks") == 0 and endpoint.grpc.count("GetImportState") == 3 * 60
+
+
+async def test_milvus_2_3_grpc_lists_by_collection(make_endpoint: Callable[..., MilvusEndpoint]) -> None:
+    endpoint = make_endpoint("2.3", speed=0)
+    endpoint.rest.add_history(500, collection="other")
+    jobs = start_jobs(endpoint.rest, 100)
+    poller = SharedPoller(client_for(endpoint, "grpc"), autostart=False)
+    for job in jobs:
+        poller.watch(job, 1.0)
+    try:
+        assert await rounds(poller, 3) == ["per-job", "probe", "list"]
+    finally:
+        await poller.aclose()
+    assert endpoint.grpc.count("GetImportState") == 100 and endpoint.grpc.count("ListImportTasks") == 2
+
+
+async def test_list_collection_shares_one_request_between_callers(make_emulator: MakeEmulator) -> None:
+    emulator = make_emulator(speed=0, latency=0.2)
+    emulator.add_history(300, collection="watched", collections=3)
+    poller = SharedPoller(client_for(emulator, "rest"), autostart=False)
+    try:
+        first, second = await asyncio.gather(poller.list_collection("watched"), poller.list_collection("watched"))
+    finally:
+        await poller.aclose()
+    assert len(first) == len(second) == 100 and {s.collection_name for s in first} == {"watched"}
+    assert emulator.request_count("list") == 1
+
+
+def test_sliced_json_decodes_a_long_list_as_json_loads_does() -> None:
+    records = [
+        {"jobId": str(10**18 + i), "collectionName": "c", "state": "Completed", "progress": 100} for i in range(9_000)
+    ]
+    body = json.dumps({"code": 0, "data": {"records": records}}, indent=1).encode()
+    assert len(body) > 256 * 1024
+    assert loads(body) == json.loads(body)
+    tricky = (
+        json.dumps({"code": 0, "message": '"records":[', "data": {"records": records[:3]}}).encode() + b" " * 300_000
+    )
+    assert loads(tricky) == json.loads(tricky)
+
+
+async def test_a_long_answer_is_parsed_off_the_event_loop() -> None:
+    loop_thread = threading.get_ident()
+    parsed_in: list[int] = []
+    protocol = RestProtocol("http://milvus.invalid:19530")
+    records = [
+        {"jobId": str(10**18 + i), "collectionName": "c", "state": "Completed"} for i in range(THREAD_PARSE_BYTES // 40)
+    ]
+    body = json.dumps({"code": 0, "data": {"records": records}}).encode()
+
+    def operation() -> Any:
+        listing = yield from protocol.list_jobs("c")
+        parsed_in.append(threading.get_ident())
+        return listing
+
+    async def send(request: Any) -> HttpResponse:
+        return HttpResponse(200, body)
+
+    listing = await run_async(operation(), send)
+    assert len(listing.states) == len(records) and parsed_in[0] != loop_thread
+
+
+@pytest.mark.parametrize("size", [100, THREAD_PARSE_BYTES])
+async def test_short_answers_stay_on_the_loop(size: int) -> None:
+    loop_thread = threading.get_ident()
+    seen: list[int] = []
+
+    def operation() -> Any:
+        answer = yield "request"
+        seen.append(threading.get_ident())
+        return answer
+
+    async def send(request: Any) -> HttpResponse:
+        return HttpResponse(200, b"x" * size)
+
+    await run_async(operation(), send)
+    assert seen == [loop_thread]
+
+
+async def test_jobs_no_list_serves_are_read_by_their_readers_only(make_emulator: MakeEmulator) -> None:
+    emulator = make_emulator(speed=0)
+    jobs = start_jobs(emulator, 2)
+    poller = SharedPoller(client_for(emulator, "rest"), autostart=False)
+    for job in jobs:
+        poller.watch(job, 1.0)
+    try:
+        await poller.poll_once()
+        await poller.poll_once()  # rounds plan per-job reads: they ask the server nothing themselves
+        assert emulator.request_count() == 0
+        await poller.read(jobs[0])  # one reader polls: one describe, at its own pace
+    finally:
+        await poller.aclose()
+    assert [r.json["jobId"] for r in emulator.requests] == [jobs[0]]
