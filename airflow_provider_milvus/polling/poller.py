@@ -89,6 +89,8 @@ class SharedPoller:
         #: Readers' own reads in flight, and an event set while there are none.
         self._direct_reads = 0
         self._reads_idle = asyncio.Event()
+        # Readers' own full reads share the rounds' bound: a burst of new waits never opens a connection each.
+        self._direct_slots = asyncio.Semaphore(FETCH_CONCURRENCY)
         self._reads_idle.set()
 
     # -- what a trigger calls ---------------------------------------------------------------
@@ -138,8 +140,9 @@ class SharedPoller:
         self._direct_reads += 1
         self._reads_idle.clear()
         try:
-            with counting() as spent:
-                state = await self.client.get_import_state(job_id, self.db_name)
+            async with self._direct_slots:
+                with counting() as spent:
+                    state = await self.client.get_import_state(job_id, self.db_name)
         finally:
             self._direct_reads -= 1
             if not self._direct_reads:
