@@ -36,12 +36,17 @@ else:  # pragma: no cover - exercised by the older-Airflow legs
 HAS_TASK_STATE_STORE = AIRFLOW_V_3_3_PLUS
 #: True where the triggerer calls ``BaseTrigger.on_kill`` when a user kills or clears a deferred task.
 HAS_TRIGGER_ON_KILL = AIRFLOW_V_3_3_PLUS
+#: True where an asset (dataset) event's ``extra`` must hold only hashable values: Airflow 2.11 hashes
+#: each alias event's extra (``frozenset(extra.items())`` in ``TaskInstance._register_dataset_changes``),
+#: so a list in it fails the task after its work is done. Its alias events are dicts there, not objects.
+ASSET_EXTRA_HASHED = not AIRFLOW_V_3_0_PLUS
 
 __all__ = [
     "AIRFLOW_V_3_0_PLUS",
     "AIRFLOW_V_3_1_PLUS",
     "AIRFLOW_V_3_2_PLUS",
     "AIRFLOW_V_3_3_PLUS",
+    "ASSET_EXTRA_HASHED",
     "HAS_TASK_STATE_STORE",
     "HAS_TRIGGER_ON_KILL",
     "ResumableJobMixin",

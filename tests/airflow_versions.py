@@ -37,3 +37,41 @@ def serialized_round_trip(dag: Any) -> Any:
     except ImportError:
         from airflow.serialization.serialized_objects import SerializedDAG as serializer
     return serializer.from_dict(serializer.to_dict(dag))
+
+
+def asset_events(uri: str) -> list[dict[str, Any]]:
+    """Every event of the asset ``uri`` from the metadata database, oldest first, as plain dicts.
+
+    Airflow 3: ``AssetEvent`` / ``AssetModel`` (table ``asset_event``); 2.11: ``DatasetEvent`` /
+    ``DatasetModel`` (table ``dataset_event``). The ``extra`` is what the database gave back.
+    """
+    from airflow.utils.session import create_session
+
+    if AIRFLOW_V_3_0_PLUS:
+        from airflow.models.asset import AssetEvent as event_model
+        from airflow.models.asset import AssetModel as asset_model
+
+        foreign_key = event_model.asset_id
+    else:
+        from airflow.models.dataset import DatasetEvent as event_model
+        from airflow.models.dataset import DatasetModel as asset_model
+
+        foreign_key = event_model.dataset_id
+
+    with create_session() as session:
+        rows = (
+            session.query(event_model)
+            .join(asset_model, asset_model.id == foreign_key)
+            .filter(asset_model.uri == uri)
+            .order_by(event_model.id)
+            .all()
+        )
+        return [
+            {
+                "extra": row.extra,
+                "source_dag_id": row.source_dag_id,
+                "source_task_id": row.source_task_id,
+                "source_run_id": row.source_run_id,
+            }
+            for row in rows
+        ]
