@@ -68,19 +68,21 @@ def states(run: Any) -> dict[str, str]:
 
 
 @pytest.fixture
-def dag_files(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], Any]:
+def dag_files(airflow_db: None, monkeypatch: pytest.MonkeyPatch) -> Callable[[str], Any]:
     """``dag_files(dag_id)``: a DAG of tests/dag_files, whose folder is the DAGs folder for this test.
 
     ``dag.test()`` on Airflow 3 writes the DAGs of the DAGs-folder bundle to the database and runs
-    only a DAG found there; on 2.11 it runs the DAG object itself.
+    only a DAG found there; on 2.11 it runs the DAG object itself, once the DAGs are written as the
+    DAG processor writes them (``write_as_parsed``).
     """
     import airflow.settings
 
-    from tests.airflow_versions import dag_bag
+    from tests.airflow_versions import dag_bag, write_as_parsed
 
     monkeypatch.setattr(airflow.settings, "DAGS_FOLDER", str(DAG_FILES))
     bag = dag_bag(str(DAG_FILES))
     assert not bag.import_errors, bag.import_errors
+    write_as_parsed(bag)
     return lambda dag_id: bag.get_dag(dag_id)
 
 
