@@ -36,16 +36,19 @@ else:  # pragma: no cover - exercised by the older-Airflow legs
 HAS_TASK_STATE_STORE = AIRFLOW_V_3_3_PLUS
 #: True where the triggerer calls ``BaseTrigger.on_kill`` when a user kills or clears a deferred task.
 HAS_TRIGGER_ON_KILL = AIRFLOW_V_3_3_PLUS
-#: True where an asset (dataset) event's ``extra`` must hold only hashable values: Airflow 2.11 hashes
-#: each alias event's extra (``frozenset(extra.items())`` in ``TaskInstance._register_dataset_changes``),
-#: so a list in it fails the task after its work is done. Its alias events are dicts there, not objects.
-ASSET_EXTRA_HASHED = not AIRFLOW_V_3_0_PLUS
+#: True where an asset (dataset) event's ``extra`` must hold only hashable values: Airflow 2.11 and 3.0
+#: hash each alias event's extra (``frozenset(extra.items())``, 2.11 in ``_register_dataset_changes``,
+#: 3.0 in ``register_asset_changes_in_db``), so a list in it fails the task after its work is done.
+ASSET_EXTRA_HASHED = not AIRFLOW_V_3_1_PLUS
+#: True where the events added to an alias are dicts (``dest_dataset_uri``, ``extra``): Airflow 2.11.
+ALIAS_EVENTS_ARE_DICTS = not AIRFLOW_V_3_0_PLUS
 
 __all__ = [
     "AIRFLOW_V_3_0_PLUS",
     "AIRFLOW_V_3_1_PLUS",
     "AIRFLOW_V_3_2_PLUS",
     "AIRFLOW_V_3_3_PLUS",
+    "ALIAS_EVENTS_ARE_DICTS",
     "ASSET_EXTRA_HASHED",
     "HAS_TASK_STATE_STORE",
     "HAS_TRIGGER_ON_KILL",

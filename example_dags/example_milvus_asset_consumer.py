@@ -34,7 +34,7 @@ with DAG(
         else:  # Airflow 2: datasets, keyed by URI
             (event, *_) = context["triggering_dataset_events"][COLLECTION_ASSET.uri]
         extra = event.extra
-        # Airflow 2.11 hashes an event's extra: there ``files`` is the list as JSON text.
+        # Airflow 2.11 and 3.0 hash an event's extra: there ``files`` is the list as JSON text.
         files = json.loads(extra["files"]) if isinstance(extra["files"], str) else extra["files"]
         print(f"new data in {extra['collection_name']}: job {extra['job_id']}, {extra['row_count']} rows")
         return {"job_id": extra["job_id"], "row_count": extra["row_count"], "files": files}

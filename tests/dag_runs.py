@@ -87,14 +87,14 @@ def dag_files(airflow_db: None, monkeypatch: pytest.MonkeyPatch) -> Callable[[st
 
 
 def event_files(extra: dict[str, Any]) -> list[str]:
-    """``files`` of an import's asset event as a consumer reads it: JSON text on Airflow 2.11, a list on 3."""
+    """``files`` of an import's asset event as read back: JSON text on Airflow 2.11 and 3.0, a list on 3.1+."""
     files = extra["files"]
     if ASSET_EXTRA_HASHED:
-        assert isinstance(files, str), f"Airflow 2.11 hashes the extra: files must be text, got {files!r}"
+        assert isinstance(files, str), f"Airflow 2.11 and 3.0 hash the extra: files must be text, got {files!r}"
         decoded = json.loads(files)
         assert isinstance(decoded, list), decoded
         return decoded
-    assert isinstance(files, list), f"files must stay a list on Airflow 3, got {files!r}"
+    assert isinstance(files, list), f"files must stay a list on Airflow 3.1+, got {files!r}"
     return files
 
 

@@ -4,7 +4,7 @@
 ``emit_asset`` on) until the run ends; the asset (dataset) event is read back from that Airflow's
 metadata database, its ``extra`` as a consumer reads it. Against the REST v2 emulator and the real
 Milvus 2.3.5; once more with ``retries``, where try 1's import fails and try 2 imports anew. (On
-Airflow 2.11 a list in the extra failed every completed import, after the import had landed.)
+Airflow 2.11 and 3.0 a list in the extra failed every completed import, after the import had landed.)
 """
 
 from __future__ import annotations

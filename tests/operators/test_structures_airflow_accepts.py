@@ -1,6 +1,6 @@
 """Every structure the provider hands Airflow passes the checks the running Airflow applies to it.
 
-- asset (dataset) event ``extra``: Airflow 2.11 hashes it (``frozenset(extra.items())``); every
+- asset (dataset) event ``extra``: Airflow 2.11 and 3.0 hash it (``frozenset(extra.items())``); every
   release stores it as JSON;
 - XCom values (``job_id``, the final state's dict): that release's ``BaseXCom`` serializer;
 - trigger kwargs (``serialize()``): the ``Trigger`` row's encrypted kwargs, read back into the same trigger;
