@@ -242,7 +242,6 @@ class MilvusImportOperator(ResumableJobMixin, BaseOperator):
                     staged_is_done=not self.auto_commit,
                 ),
                 method_name="execute_complete",
-                kwargs={"deferred_try": getattr(context["ti"], "try_number", None)},
             )
         settings = WaitSettings(
             self.poll_interval, end_time, self.max_attempts, self.stall_timeout, self.on_stall, not self.auto_commit
@@ -261,19 +260,11 @@ class MilvusImportOperator(ResumableJobMixin, BaseOperator):
             state = self.hook.get_import_state(job_id, self._db())
         return self._finish(context, outcome_of(state, accept_staged=staged_is_done))
 
-    def execute_complete(
-        self, context: Any, event: dict[str, Any] | None = None, deferred_try: int | None = None
-    ) -> Any:
+    def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> Any:
         """Resume after the trigger fired: succeed only on a Completed state, push the state in every case.
 
-        Idempotent: the same event twice gives the same outcome, XCom and asset event. An event of an
-        earlier try (Airflow 3.0 keeps a failed try's resume point for the retry) is not this try's:
-        the retry starts as a fresh try does (reattach, or import anew after a failed job).
+        Idempotent: the same event twice gives the same outcome, XCom and asset event.
         """
-        try_number = getattr(context["ti"], "try_number", None)
-        if isinstance(deferred_try, int) and isinstance(try_number, int) and deferred_try != try_number:
-            self.log.info("Try %s resumed with the event of try %s: starting this try afresh", try_number, deferred_try)
-            return self.execute(context)
         outcome = read_event(event, accept_staged=not self.auto_commit)
         self.log.info("Import job %s: %s (%s)", outcome.job_id, outcome.status, outcome.message)
         return self._finish(context, outcome)
