@@ -8,12 +8,14 @@ cluster instead: ``milvus://CLUSTER_ID/DB/COLLECTION``. Registered with Airflow 
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import SplitResult, quote, unquote
 
 from airflow_provider_milvus.settings import DEFAULT_PORT, MilvusSettings
+from airflow_provider_milvus.version_compat import ALIAS_EVENTS_ARE_DICTS, ASSET_EXTRA_HASHED
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Asset
@@ -101,15 +103,27 @@ def import_alias(task: Any) -> Any:
 
 
 def import_event_extra(state: Any, db_name: str) -> dict[str, Any]:
-    """The contract's ``extra`` of a collection's asset event after an import: plain JSON values."""
+    """The contract's ``extra`` of a collection's asset event after an import: plain JSON values.
+
+    Airflow 2.11 and 3.0 hash the extra, so there ``files`` travels as its JSON text (``json.loads``
+    reads the list back) and every value is a scalar; Airflow 3.1+ keeps the list.
+    """
+    files = [str(path) for path in state.files]
     return {
         "job_id": state.task_id,
         "row_count": state.row_count,
         "collection_name": state.collection_name,
         "partition_name": state.partition_name,
         "db_name": db_name,
-        "files": list(state.files),
+        "files": json.dumps(files) if ASSET_EXTRA_HASHED else files,
     }
+
+
+def _alias_event(event: Any) -> tuple[str | None, Any]:
+    """``(uri, extra)`` of an alias event already added: a dict on Airflow 2.11, an object on 3."""
+    if ALIAS_EVENTS_ARE_DICTS:
+        return event.get("dest_dataset_uri"), event.get("extra")
+    return getattr(event.dest_asset_key, "uri", None), event.extra
 
 
 def emit_import_event(context: Any, outlets: list[Any], uri: str, extra: dict[str, Any]) -> bool:
@@ -130,9 +144,9 @@ def emit_import_event(context: Any, outlets: list[Any], uri: str, extra: dict[st
         if isinstance(outlet, AssetAlias):
             accessor = events[outlet]
             asset = Asset(uri=uri)
-            for known in getattr(accessor, "asset_alias_events", ()):
-                if getattr(known.dest_asset_key, "uri", None) == asset.uri and known.extra == extra:
-                    return True
+            known = accessor.dataset_alias_events if ALIAS_EVENTS_ARE_DICTS else accessor.asset_alias_events
+            if (asset.uri, extra) in map(_alias_event, known):
+                return True
             accessor.add(asset, extra=dict(extra))
             return True
     return False

@@ -57,6 +57,12 @@ RENDERS_START_TRIGGER_TEMPLATES = AIRFLOW_V_3_3_PLUS
 #: True where a trigger's ``TaskFailedEvent`` honours the task's retries (3.3.1+, apache/airflow#69821);
 #: before, it failed the task for good whatever its ``retries``.
 TRIGGER_FAILURE_RETRIES = get_base_airflow_version_tuple() >= (3, 3, 1)
+#: True where an asset (dataset) event's ``extra`` must hold only hashable values: Airflow 2.11 and 3.0
+#: hash each alias event's extra (``frozenset(extra.items())``, 2.11 in ``_register_dataset_changes``,
+#: 3.0 in ``register_asset_changes_in_db``), so a list in it fails the task after its work is done.
+ASSET_EXTRA_HASHED = not AIRFLOW_V_3_1_PLUS
+#: True where the events added to an alias are dicts (``dest_dataset_uri``, ``extra``): Airflow 2.11.
+ALIAS_EVENTS_ARE_DICTS = not AIRFLOW_V_3_0_PLUS
 
 __all__ = [
     "AIRFLOW_V_3_0_PLUS",
@@ -65,6 +71,8 @@ __all__ = [
     "AIRFLOW_V_3_3_PLUS",
     "HAS_ASSET_STATE_STORE",
     "HAS_EVENT_TRIGGERS",
+    "ALIAS_EVENTS_ARE_DICTS",
+    "ASSET_EXTRA_HASHED",
     "HAS_TASK_STATE_STORE",
     "HAS_TRIGGER_ON_KILL",
     "BaseEventTrigger",

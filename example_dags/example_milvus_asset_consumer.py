@@ -2,11 +2,12 @@
 
 Scheduled on the collection's asset, ``milvus://127.0.0.1:19530/default/<collection>`` (the URI of
 the ``milvus_default`` connection's server; write your own host, port and database). Its task reads
-the job id and row count of the import that triggered the run from the asset event.
+the job id, row count and files of the import that triggered the run from the asset event.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import datetime, timezone
 from typing import Any
@@ -33,7 +34,9 @@ with DAG(
         else:  # Airflow 2: datasets, keyed by URI
             (event, *_) = context["triggering_dataset_events"][COLLECTION_ASSET.uri]
         extra = event.extra
+        # Airflow 2.11 and 3.0 hash an event's extra: there ``files`` is the list as JSON text.
+        files = json.loads(extra["files"]) if isinstance(extra["files"], str) else extra["files"]
         print(f"new data in {extra['collection_name']}: job {extra['job_id']}, {extra['row_count']} rows")
-        return {"job_id": extra["job_id"], "row_count": extra["row_count"], "files": extra["files"]}
+        return {"job_id": extra["job_id"], "row_count": extra["row_count"], "files": files}
 
     read_import()

@@ -15,6 +15,7 @@ os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="airflow-provider-
 os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(REPO / "example_dags"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
+from tests.dag_runs import *  # noqa: E402,F403
 from tests.emulator.fixtures import *  # noqa: E402,F403
 from tests.milvus_server.fixtures import *  # noqa: E402,F403
 

@@ -687,6 +687,16 @@ class AirflowEnv:
         run = self.api_json("POST", f"dags/{quote(dag_id, safe='')}/dagRuns", json=body)
         return str(run["dag_run_id"])
 
+    def wait_for_first_run(self, dag_id: str, timeout: float = 120) -> dict[str, Any]:
+        """The DAG's first run once it ended: for a run nobody triggered by hand (asset or dataset triggered)."""
+
+        def ended() -> dict[str, Any] | None:
+            runs = self.api_json("GET", f"dags/{quote(dag_id, safe='')}/dagRuns")["dag_runs"]
+            return dict(runs[0]) if runs and runs[0]["state"] in TERMINAL_RUN_STATES else None
+
+        result: dict[str, Any] = self.until(ended, timeout, f"a finished run of {dag_id}")
+        return result
+
     def dag_run(self, dag_id: str, run_id: str) -> dict[str, Any]:
         """The run's record (``state``, ``start_date``, ``end_date``, ``conf``...)."""
         result: dict[str, Any] = self.api_json("GET", self._run_path(dag_id, run_id))

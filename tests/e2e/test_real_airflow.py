@@ -4,7 +4,10 @@ Runs on whatever Airflow the venv holds (2.11: webserver, scheduler, triggerer, 
 api-server, scheduler, triggerer, dag-processor, REST /api/v2; see tests/airflow_env/harness.py).
 The sensor ``wait_for_import`` must really defer (state ``deferred``), its trigger must run in the
 triggerer (its ``attempt=N.log.trigger.<id>.log`` names the job), and the final BulkInsertState read
-back through that release's REST XCom endpoint must say Completed with every row.
+back through that release's REST XCom endpoint must say Completed with every row. Then the asset pair
+(``example_milvus_asset_producer`` / ``_consumer``): the producer's import, with the operator's
+defaults, emits the collection's asset (dataset) event, and the consumer scheduled on that asset runs
+by itself and reads the job id, row count and files from it.
 """
 
 from __future__ import annotations
@@ -17,9 +20,10 @@ from pathlib import Path
 import pytest
 from pymilvus import connections
 
+from airflow_provider_milvus.version_compat import AIRFLOW_V_3_0_PLUS
 from tests.airflow_env import AIRFLOW_VERSION
 from tests.airflow_env.fixtures import AirflowEnvFactory
-from tests.milvus_server.data import create_import_collection, drop_collection, write_numpy_files
+from tests.milvus_server.data import create_import_collection, drop_collection, write_numpy_files, write_row_json
 from tests.milvus_server.server import MilvusServer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -28,6 +32,10 @@ TRIGGER_CLASSPATH = "airflow_provider_milvus.triggers.milvus_import.MilvusImport
 # 3M rows of dim 8 as NumPy (120 MB) import in about 8 to 10 s on 2 cores: the job is still running when
 # the sensor first reads it (about 1 s after start_import ends), so the sensor really defers.
 ROWS = int(os.environ.get("E2E_IMPORT_ROWS", "3000000"))
+PRODUCER, CONSUMER = "example_milvus_asset_producer", "example_milvus_asset_consumer"
+ASSET_ROWS = 1000
+#: The run type of a run an asset event started: Airflow 2.11 calls assets datasets.
+EVENT_RUN_TYPE = "asset_triggered" if AIRFLOW_V_3_0_PLUS else "dataset_triggered"
 
 pytestmark = [
     pytest.mark.milvus,
@@ -55,7 +63,10 @@ def test_example_dag_defers_in_triggerer_and_reports_completed(
         mark = time.monotonic()
         # No deferrable setting: the sensor must defer by default (the contract), whatever Airflow's
         # own [operators] default_deferrable (False) says.
-        env = airflow_env_factory(dags_folder=REPO / "example_dags")
+        # The asset consumer is scheduled on this collection's asset.
+        env = airflow_env_factory(
+            dags_folder=REPO / "example_dags", extra_env={"MILVUS_EXAMPLE_COLLECTION": collection.name}
+        )
         timings["airflow migrate"] = env.startup_seconds["migrate"]
         timings["airflow services start"] = time.monotonic() - mark - env.startup_seconds["migrate"]
         mark = time.monotonic()
@@ -99,6 +110,25 @@ def test_example_dag_defers_in_triggerer_and_reports_completed(
 
         collection.flush(timeout=60)
         assert collection.num_entities == ROWS
+        timings["gate run checked"] = time.monotonic() - mark
+
+        # The asset pair: the producer's completed import (operator defaults: deferred, emit_asset on)
+        # starts the consumer, scheduled on the collection's asset, by itself.
+        mark = time.monotonic()
+        asset_file = write_row_json((tmp_path / "asset").resolve() / "rows.json", ASSET_ROWS)
+        env.wait_for_dag(CONSUMER)
+        env.unpause(CONSUMER)
+        producer_run = env.trigger_dag(PRODUCER, {"files": [asset_file]})
+        producer_state = env.wait_for_run(PRODUCER, producer_run, timeout=180)
+        assert producer_state == "success", env.task_log(PRODUCER, producer_run, "import_products")[-3000:]
+        produced = env.xcom(PRODUCER, producer_run, "import_products")
+        consumer = env.wait_for_first_run(CONSUMER, timeout=180)
+        assert consumer["state"] == "success" and consumer["run_type"] == EVENT_RUN_TYPE, consumer
+        read = env.xcom(CONSUMER, consumer["dag_run_id"], "read_import")
+        assert read == {"job_id": produced["task_id"], "row_count": ASSET_ROWS, "files": [asset_file]}, read
+        collection.flush(timeout=60)
+        assert collection.num_entities == ROWS + ASSET_ROWS
+        timings["asset pair"] = time.monotonic() - mark
 
         env.stop()  # raises if any Airflow process (service, worker, serve-logs) is left
         assert not env.processes()
@@ -113,5 +143,6 @@ def test_example_dag_defers_in_triggerer_and_reports_completed(
     for ti in tis:
         print(f"  task {ti['task_id']:<16} {ti['start_date']} -> {ti['end_date']} ({ti['duration']} s)")
     print(f"  import created {final['create_time_str']}, completed {final['complete_time']}")
+    print(f"consumer run {consumer['dag_run_id']} ({consumer['run_type']}): read_import -> {read}")
     for name, seconds in timings.items():
         print(f"  {name:<28} {seconds:6.1f} s")

@@ -117,18 +117,6 @@ def wait_for_trigger_running(env: AirflowEnv, dag_id: str, run_id: str, timeout:
         time.sleep(0.5)
 
 
-def wait_for_consumer_run(env: AirflowEnv, timeout: float = 120) -> dict[str, Any]:
-    """The consumer's first run: it must appear by itself (asset-triggered) and end."""
-    deadline = time.monotonic() + timeout
-    while True:
-        runs = env.api_json("GET", f"dags/{CONSUMER}/dagRuns")["dag_runs"]
-        if runs and runs[0]["state"] in ("success", "failed"):
-            return dict(runs[0])
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{CONSUMER} did not run by itself within {timeout} s: {runs}\n{env.logs_tail()}")
-        time.sleep(1)
-
-
 def test_retries_never_import_twice_and_assets_trigger(
     milvus_server: MilvusServer, airflow_env_factory: AirflowEnvFactory, tmp_path: Path
 ) -> None:
@@ -247,7 +235,7 @@ def test_retries_never_import_twice_and_assets_trigger(
         # The asset pair: the producer's import starts the consumer by itself.
         assert env.wait_for_run(PRODUCER, producer_run, timeout=180) == "success"
         produced = env.xcom(PRODUCER, producer_run, "import_products")
-        consumer = wait_for_consumer_run(env)
+        consumer = env.wait_for_first_run(CONSUMER)
         assert consumer["state"] == "success" and consumer["run_type"] == "asset_triggered", consumer
         read = env.xcom(CONSUMER, consumer["dag_run_id"], "read_import")
         assert read == {"job_id": produced["task_id"], "row_count": ROWS, "files": [asset_file]}, read

@@ -6,10 +6,6 @@ sensor deferred, and the XComs are read back from the metadata database.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +20,7 @@ from airflow_provider_milvus.version_compat import (
     STARTS_TASKS_IN_TRIGGERER,
 )
 from tests.airflow_versions import dag_bag, xcom_values
+from tests.dag_runs import states
 from tests.emulator.server import ImportEmulator
 from tests.milvus_server.data import write_numpy_files
 from tests.milvus_server.server import MilvusServer
@@ -37,30 +34,6 @@ ZERO_WORKER = "example_milvus_zero_worker_sensor"
 ZERO_WORKER_PARSES = STARTS_TASKS_IN_TRIGGERER and RENDERS_START_TRIGGER_TEMPLATES
 
 
-@pytest.fixture(scope="session")
-def airflow_db() -> None:
-    """A migrated SQLite metadata database in the session's AIRFLOW_HOME."""
-    airflow = Path(sys.executable).with_name("airflow")
-    result = subprocess.run(
-        [str(airflow), "db", "migrate"], capture_output=True, text=True, timeout=300, env=os.environ
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-
-
-@pytest.fixture
-def trigger_runs(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    """Records every MilvusImportTrigger that ran (its serialized kwargs): proof the task deferred."""
-    runs: list[dict[str, Any]] = []
-    original = MilvusImportTrigger.run
-
-    def run(self: MilvusImportTrigger) -> Any:
-        runs.append(self.serialize()[1])
-        return original(self)
-
-    monkeypatch.setattr(MilvusImportTrigger, "run", run)
-    return runs
-
-
 def finish_once_deferred(monkeypatch: pytest.MonkeyPatch, emulator: ImportEmulator) -> None:
     """The emulator's clock stands still until a trigger runs, then jumps an hour: the task must defer."""
     run = MilvusImportTrigger.run
@@ -70,14 +43,6 @@ def finish_once_deferred(monkeypatch: pytest.MonkeyPatch, emulator: ImportEmulat
         return run(self)
 
     monkeypatch.setattr(MilvusImportTrigger, "run", deferred_run)
-
-
-@pytest.fixture
-def milvus_connection(monkeypatch: pytest.MonkeyPatch) -> Callable[[dict[str, Any]], None]:
-    def set_connection(conn: dict[str, Any]) -> None:
-        monkeypatch.setenv("AIRFLOW_CONN_MILVUS_DEFAULT", json.dumps({"conn_type": "milvus", **conn}))
-
-    return set_connection
 
 
 def refused_examples(bag: Any) -> dict[str, str]:
@@ -102,10 +67,6 @@ def dag_named(dag_id: str) -> Any:
 
 def xcoms(run_id: str) -> dict[tuple[str, str], Any]:
     return xcom_values(run_id)
-
-
-def states(run: Any) -> dict[str, str]:
-    return {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
 
 
 def test_example_dags_parse_without_a_connection(monkeypatch: pytest.MonkeyPatch) -> None:
