@@ -57,6 +57,9 @@ RENDERS_START_TRIGGER_TEMPLATES = AIRFLOW_V_3_3_PLUS
 #: True where a trigger's ``TaskFailedEvent`` honours the task's retries (3.3.1+, apache/airflow#69821);
 #: before, it failed the task for good whatever its ``retries``.
 TRIGGER_FAILURE_RETRIES = get_base_airflow_version_tuple() >= (3, 3, 1)
+#: True where a retry of a deferred task resumes with the failed try's event: Airflow 3.0's execution API
+#: keeps ``next_method`` / ``next_kwargs`` when it sets the task up for retry (3.1 clears them).
+RETRY_KEEPS_RESUME_POINT = AIRFLOW_V_3_0_PLUS and not AIRFLOW_V_3_1_PLUS
 #: True where an asset (dataset) event's ``extra`` must hold only hashable values: Airflow 2.11 and 3.0
 #: hash each alias event's extra (``frozenset(extra.items())``, 2.11 in ``_register_dataset_changes``,
 #: 3.0 in ``register_asset_changes_in_db``), so a list in it fails the task after its work is done.
@@ -77,6 +80,7 @@ __all__ = [
     "HAS_TRIGGER_ON_KILL",
     "BaseEventTrigger",
     "RENDERS_START_TRIGGER_TEMPLATES",
+    "RETRY_KEEPS_RESUME_POINT",
     "STARTS_TASKS_IN_TRIGGERER",
     "TRIGGER_FAILURE_RETRIES",
     "ResumableJobMixin",

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_provider_milvus.version_compat import AIRFLOW_V_3_0_PLUS, AIRFLOW_V_3_1_PLUS, AIRFLOW_V_3_2_PLUS
-
-#: Airflow 3.0's execution API keeps a failed deferred try's ``next_method`` / ``next_kwargs`` when it
-#: sets the task up for retry (3.1 clears them): the retry resumes with the earlier try's event.
-RETRY_KEEPS_RESUME_POINT = AIRFLOW_V_3_0_PLUS and not AIRFLOW_V_3_1_PLUS
+from airflow_provider_milvus.version_compat import AIRFLOW_V_3_0_PLUS, AIRFLOW_V_3_2_PLUS
 
 
 def dag_bag(folder: str) -> Any:

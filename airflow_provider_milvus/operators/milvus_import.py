@@ -21,8 +21,11 @@ from airflow_provider_milvus.resume import find_earlier_job, first_try_of_genera
 from airflow_provider_milvus.state import BulkInsertState
 from airflow_provider_milvus.storage import bucket_credentials
 from airflow_provider_milvus.triggers.milvus_import import MilvusImportTrigger
-from airflow_provider_milvus.version_compat import HAS_TASK_STATE_STORE, ResumableJobMixin
+from airflow_provider_milvus.version_compat import HAS_TASK_STATE_STORE, RETRY_KEEPS_RESUME_POINT, ResumableJobMixin
 from airflow_provider_milvus.waiting import WaitSettings, wait_for_job, wait_sync
+
+#: XCom key of the try that deferred: on Airflow 3.0 a retry resumes with that try's event, and must not.
+DEFERRED_TRY_KEY = "milvus_import_deferred_try"
 
 
 def _text(value: Any) -> Any:
@@ -307,6 +310,8 @@ class MilvusImportOperator(ResumableJobMixin, BaseOperator):
             return self._finish(context, outcome_of(known))
         end_time = time.time() + self.timeout if self.timeout else None
         if self.deferrable:
+            if RETRY_KEEPS_RESUME_POINT:
+                context["ti"].xcom_push(key=DEFERRED_TRY_KEY, value=context["ti"].try_number)
             self.defer(
                 trigger=MilvusImportTrigger(
                     job_id=job_id,
@@ -343,11 +348,21 @@ class MilvusImportOperator(ResumableJobMixin, BaseOperator):
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> Any:
         """Resume after the trigger fired: succeed only on a Completed state, push the state in every case.
 
-        Idempotent: the same event twice gives the same outcome, XCom and asset event.
+        Idempotent: the same event twice gives the same outcome, XCom and asset event. A retry that Airflow
+        3.0 resumes with the failed try's event starts over instead (reattach, or import anew after a failure).
         """
+        if RETRY_KEEPS_RESUME_POINT and self._resumes_an_earlier_try(context):
+            self.log.info("This try was resumed with an earlier try's event (Airflow 3.0 keeps it): starting over")
+            return self.execute(context)
         outcome = read_event(event, accept_staged=not self.auto_commit)
         self.log.info("Import job %s: %s (%s)", outcome.job_id, outcome.status, outcome.message)
         return self._finish(context, outcome)
+
+    def _resumes_an_earlier_try(self, context: Any) -> bool:
+        """True when the try that deferred (its number kept in XCom) is not this one."""
+        ti = context["ti"]
+        deferred = ti.xcom_pull(task_ids=ti.task_id, key=DEFERRED_TRY_KEY, map_indexes=ti.map_index)
+        return isinstance(deferred, int) and deferred != ti.try_number
 
     def _finish(self, context: Any, outcome: ImportOutcome) -> Any:
         """Record the final state (lineage reads it), emit the asset event on success, push and end."""
