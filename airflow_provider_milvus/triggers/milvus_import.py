@@ -181,8 +181,10 @@ class MilvusImportEventTrigger(BaseEventTrigger):
     Each ``poll_interval`` it lists the collection's jobs; a job that completed after the watcher began
     gives one event whose payload is the operator's asset event ``extra`` plus ``state`` (the
     ``BulkInsertState`` dict). Failed jobs give none. What was delivered is kept in the watched asset's
-    state store on Airflow 3.3+ (so restarts and handovers neither lose nor repeat a job), in memory on
-    3.0 to 3.2 (a restart starts a new baseline: jobs that completed meanwhile are not announced).
+    state store on Airflow 3.3+ (restarts and handovers never repeat a job and deliver the ones that
+    completed meanwhile; a triggerer killed in the second between a job's mark and Airflow storing its
+    event loses that one event), in memory on 3.0 to 3.2 (a restart starts a new baseline: jobs that
+    completed meanwhile are not announced).
 
     :param collection_name: the collection to watch.
     :param milvus_conn_id: the ``milvus`` connection.
