@@ -102,11 +102,11 @@ def import_alias(task: Any) -> Any:
     return AssetAlias(name=f"milvus_import:{dag_id}.{task.task_id}" if dag_id else f"milvus_import:{task.task_id}")
 
 
-def import_event_extra(state: Any, db_name: str) -> dict[str, Any]:
+def import_event_extra(state: Any, db_name: str, *, hashed: bool = ASSET_EXTRA_HASHED) -> dict[str, Any]:
     """The contract's ``extra`` of a collection's asset event after an import: plain JSON values.
 
-    Airflow 2.11 and 3.0 hash the extra, so there ``files`` travels as its JSON text (``json.loads``
-    reads the list back) and every value is a scalar; Airflow 3.1+ keeps the list.
+    Airflow 2.11 and 3.0 hash a task's asset event extra, so there (``hashed``) ``files`` travels as its
+    JSON text (``json.loads`` reads the list back) and every value is a scalar; Airflow 3.1+ keeps the list.
     """
     files = [str(path) for path in state.files]
     return {
@@ -115,7 +115,7 @@ def import_event_extra(state: Any, db_name: str) -> dict[str, Any]:
         "collection_name": state.collection_name,
         "partition_name": state.partition_name,
         "db_name": db_name,
-        "files": json.dumps(files) if ASSET_EXTRA_HASHED else files,
+        "files": json.dumps(files) if hashed else files,
     }
 
 

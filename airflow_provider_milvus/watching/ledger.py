@@ -155,5 +155,8 @@ def settle(ledger: WatchLedger, listed: BulkInsertState, described: BulkInsertSt
 
 
 def event_payload(state: BulkInsertState, db_name: str) -> dict[str, Any]:
-    """The watcher's event payload: the operator's asset event ``extra`` plus the whole state (JSON only)."""
-    return {**import_event_extra(state, db_name), "state": state.to_dict()}
+    """The watcher's event payload: the operator's asset event ``extra`` plus the whole state (JSON only).
+
+    ``files`` stays a list on every release: Airflow stores a watcher's payload as JSON, never hashing it.
+    """
+    return {**import_event_extra(state, db_name, hashed=False), "state": state.to_dict()}
