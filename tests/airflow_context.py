@@ -14,6 +14,8 @@ class RecordingTI:
 
     def __init__(self, try_number: int = 1, max_tries: int = 0) -> None:
         self.pushed: dict[str, Any] = {}
+        self.task_id = "load"
+        self.map_index = -1
         self.try_number = try_number
         self.max_tries = max_tries
         self.stats_tags: dict[str, str] = {}
@@ -21,7 +23,7 @@ class RecordingTI:
     def xcom_push(self, key: str, value: Any) -> None:
         self.pushed[key] = value
 
-    def xcom_pull(self, task_ids: str | None = None, key: str = "return_value") -> Any:
+    def xcom_pull(self, task_ids: str | None = None, key: str = "return_value", map_indexes: Any = None) -> Any:
         return self.pushed.get(key)
 
 
