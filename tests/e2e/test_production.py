@@ -321,4 +321,7 @@ def test_hundreds_of_waits_survive_a_triggerer_kill_and_a_postgres_restart(
     # in the measured window it sends at most floor(window) + 1 lists, + 1 from a round begun before it.
     pollers = 2 * 2
     assert 0 < quiet_routes["list"] <= pollers * (int(quiet_intervals) + 2), report
-    assert quiet_per_interval < WAITS / 10, report
+    # Cost-bounded (issue 15): a poller whose waits are few beside the jobs its collection's list would
+    # carry reads them one by one (cheaper in bytes), so lists serve the large pollers only. Per-job polling
+    # would send one read per wait per interval (WAITS + START_WAITS); measured: 42 of 210 (0.2x).
+    assert quiet_per_interval < (WAITS + START_WAITS) / 4, report
