@@ -14,7 +14,6 @@ class RecordingTI:
 
     def __init__(self, try_number: int = 1, max_tries: int = 0) -> None:
         self.pushed: dict[str, Any] = {}
-        self.task_id = "load"
         self.map_index = -1
         self.try_number = try_number
         self.max_tries = max_tries

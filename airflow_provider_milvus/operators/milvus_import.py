@@ -361,7 +361,7 @@ class MilvusImportOperator(ResumableJobMixin, BaseOperator):
     def _resumes_an_earlier_try(self, context: Any) -> bool:
         """True when the try that deferred (its number kept in XCom) is not this one."""
         ti = context["ti"]
-        deferred = ti.xcom_pull(task_ids=ti.task_id, key=DEFERRED_TRY_KEY, map_indexes=ti.map_index)
+        deferred = ti.xcom_pull(task_ids=self.task_id, key=DEFERRED_TRY_KEY, map_indexes=ti.map_index)
         return isinstance(deferred, int) and deferred != ti.try_number
 
     def _finish(self, context: Any, outcome: ImportOutcome) -> Any:
