@@ -48,6 +48,14 @@ def start_jobs(emulator: ImportEmulator, n: int, collection: str = "watched") ->
     return [emulator.create_job(collection, [[f"{collection}/{i}.json"]]) for i in range(n)]
 
 
+def watching(emulator: ImportEmulator, protocol: str, jobs: list[str]) -> SharedPoller:
+    """A poller that runs rounds only when the test says (``poll_once``), watching ``jobs`` at 1 s."""
+    poller = SharedPoller(client_for(emulator, protocol), autostart=False)
+    for job in jobs:
+        poller.watch(job, 1.0)
+    return poller
+
+
 async def rounds(poller: SharedPoller, n: int) -> list[str]:
     """Run ``n`` rounds, then one read by each waiting trigger; the kinds of the rounds' plans.
 
@@ -68,9 +76,7 @@ async def rounds(poller: SharedPoller, n: int) -> list[str]:
 async def test_quiet_server_one_collection_list_per_round(make_emulator: MakeEmulator) -> None:
     emulator = make_emulator(speed=0)
     jobs = start_jobs(emulator, 40)
-    poller = SharedPoller(client_for(emulator, "rest"), autostart=False)
-    for job in jobs:
-        poller.watch(job, 1.0)
+    poller = watching(emulator, "rest", jobs)
     try:
         assert await rounds(poller, 5) == ["per-job", "probe", "list", "list", "list"]
     finally:
@@ -87,9 +93,7 @@ async def test_busy_collection_is_read_per_job_and_measured_again_after_its_back
     emulator = make_emulator(speed=0)
     emulator.add_history(3_000, collection="watched")
     jobs = start_jobs(emulator, 40)
-    poller = SharedPoller(client_for(emulator, "rest"), autostart=False)
-    for job in jobs:
-        poller.watch(job, 1.0)
+    poller = watching(emulator, "rest", jobs)
     try:
         kinds = await rounds(poller, 12)
     finally:
@@ -108,9 +112,7 @@ async def test_history_of_other_collections_costs_nothing_with_the_collection_fi
     emulator = make_emulator(speed=0)
     emulator.add_history(5_000, collection="other", collections=4)
     jobs = start_jobs(emulator, 40)
-    poller = SharedPoller(client_for(emulator, "rest"), autostart=False)
-    for job in jobs:
-        poller.watch(job, 1.0)
+    poller = watching(emulator, "rest", jobs)
     try:
         assert await rounds(poller, 4) == ["per-job", "probe", "list", "list"]
     finally:
@@ -123,9 +125,7 @@ async def test_a_list_that_shrinks_is_used_again(make_emulator: MakeEmulator) ->
     emulator = make_emulator(clock=clock)
     emulator.add_history(3_000, collection="watched", window=600.0)
     jobs = start_jobs(emulator, 40)
-    poller = SharedPoller(client_for(emulator, "rest"), autostart=False)
-    for job in jobs:
-        poller.watch(job, 1.0)
+    poller = watching(emulator, "rest", jobs)
     try:
         assert await rounds(poller, 3) == ["per-job", "probe", "per-job"]
         clock.advance(10_800)  # the history is forgotten; the watched jobs still run
@@ -139,9 +139,7 @@ async def test_cloud_stops_paging_once_every_watched_job_was_seen(make_emulator:
     emulator = make_emulator(mode="cloud", speed=0, token=DEFAULT_API_KEY, rate_limit=None)
     emulator.add_history(1_000)
     jobs = start_jobs(emulator, 40)  # the newest: on the first page (of 80)
-    poller = SharedPoller(client_for(emulator, "cloud"), autostart=False)
-    for job in jobs:
-        poller.watch(job, 1.0)
+    poller = watching(emulator, "cloud", jobs)
     try:
         assert await rounds(poller, 4) == ["per-job", "probe", "list", "list"]
     finally:
@@ -154,9 +152,7 @@ async def test_cloud_never_pages_more_than_per_job_reads_would_cost(make_emulato
     emulator = make_emulator(mode="cloud", speed=0, token=DEFAULT_API_KEY, rate_limit=None)
     jobs = start_jobs(emulator, 40)
     emulator.add_history(1_000)  # newer than the watched jobs: they sit on the last pages
-    poller = SharedPoller(client_for(emulator, "cloud"), autostart=False)
-    for job in jobs:
-        poller.watch(job, 1.0)
+    poller = watching(emulator, "cloud", jobs)
     try:
         assert await rounds(poller, 3) == ["per-job", "probe", "per-job"]
     finally:
@@ -263,9 +259,7 @@ async def test_short_answers_stay_on_the_loop(size: int) -> None:
 async def test_jobs_no_list_serves_are_read_by_their_readers_only(make_emulator: MakeEmulator) -> None:
     emulator = make_emulator(speed=0)
     jobs = start_jobs(emulator, 2)
-    poller = SharedPoller(client_for(emulator, "rest"), autostart=False)
-    for job in jobs:
-        poller.watch(job, 1.0)
+    poller = watching(emulator, "rest", jobs)
     try:
         await poller.poll_once()
         await poller.poll_once()  # rounds plan per-job reads: they ask the server nothing themselves
