@@ -322,6 +322,22 @@ def junit_counts(path: Path) -> tuple[int, int, int]:
     return total - failed - skipped, failed, skipped
 
 
+def junit_failures(path: Path, lines: int = 25) -> str:
+    """Each failed test of a leg with the head of its message: the reason, before any log tail."""
+    if not path.exists():
+        return ""
+    out = []
+    for case in ET.parse(path).getroot().iter("testcase"):
+        for child in case:
+            if child.tag in ("failure", "error"):
+                text = (child.get("message") or "") + "\n" + (child.text or "")
+                head = [line for line in text.splitlines() if line.strip()]
+                kept = [line for line in head if line.startswith(("E ", ">", "tests/"))] or head
+                out.append(f"-- {case.get('classname')}::{case.get('name')} ({child.tag})")
+                out.extend(line[:300] for line in kept[:lines])
+    return "\n".join(out)
+
+
 # --------------------------------------------------------------------------- steps
 def build_dist(out: Path, log_file: Path) -> Path:
     """Build the sdist and, from it, the wheel with `python -m build`; `twine check` both; return the wheel.
@@ -383,7 +399,8 @@ def run_leg(leg: Leg, python: str, wheel: Path, logs: Path, pytest_args: Sequenc
             # Exit 5 (no tests) and any skip are failures: nothing may be skipped in CI.
             result.ok = code == 0 and result.passed > 0 and result.skipped == 0
             if not result.ok:
-                result.detail = tail(log_file, 40)
+                failures = junit_failures(junit)
+                result.detail = (f"{failures}\n-- end of the log:\n" if failures else "") + tail(log_file, 40)
             shutil.rmtree(home, ignore_errors=True)
         prune_old_venvs(leg, venv)
     except (RuntimeError, TimeoutError) as exc:
