@@ -1,9 +1,11 @@
 """End to end: retries never import twice, and a completed import starts the DAG scheduled on its asset.
 
 Real Milvus 2.3.5 and one real Airflow 3.3 (api-server, scheduler, triggerer, dag-processor,
-LocalExecutor) for all cases. Each retry case (``tests/e2e/dags/retry_cases.py``) injects one fault
-into try 1 of a ``MilvusImportOperator``; afterwards the test counts the server's import jobs for
-the case's collection and the collection's rows, and reads the final XCom:
+LocalExecutor, PostgreSQL as in production: on SQLite a locked database under load can leave a task's
+state update unwritten, and its run waits for the heartbeat timeout) for all cases. Each retry case
+(``tests/e2e/dags/retry_cases.py``) injects one fault into try 1 of a ``MilvusImportOperator``;
+afterwards the test counts the server's import jobs for the case's collection and the collection's rows,
+and reads the final XCom:
 
 (a) the task process SIGKILLs itself right after the server accepted the import, before deferring;
 (b) the deferred wait ends in error (reads through a closed port, past ``max_attempts``);
@@ -40,6 +42,7 @@ from pymilvus import Collection, connections, utility
 
 from tests.airflow_env.fixtures import AirflowEnvFactory
 from tests.airflow_env.harness import AirflowEnv, AirflowEnvError, free_port
+from tests.airflow_env.postgres import PostgresServer
 from tests.emulator.grpc_server import MilvusEndpoint
 from tests.milvus_server.data import create_import_collection, drop_collection, write_row_json
 from tests.milvus_server.server import MilvusServer
@@ -97,7 +100,7 @@ def tries(env: AirflowEnv, dag_id: str, run_id: str) -> int:
 
 
 def retried(call: Callable[[], T], attempts: int = 5) -> T:
-    """``call()``, again after a "Database error" 500: SQLite is locked while the dag-processor writes."""
+    """``call()``, again after a "Database error" 500 (a metadata database busy with the dag-processor's writes)."""
     for attempt in range(attempts):
         try:
             return call()
@@ -118,7 +121,10 @@ def wait_for_trigger_running(env: AirflowEnv, dag_id: str, run_id: str, timeout:
 
 
 def test_retries_never_import_twice_and_assets_trigger(
-    milvus_server: MilvusServer, airflow_env_factory: AirflowEnvFactory, tmp_path: Path
+    milvus_server: MilvusServer,
+    postgres_server: PostgresServer,  # set up before, so torn down after, the Airflow services
+    airflow_env_factory: AirflowEnvFactory,
+    tmp_path: Path,
 ) -> None:
     began = time.monotonic()
     keys_server: MilvusEndpoint | None = None
@@ -147,6 +153,7 @@ def test_retries_never_import_twice_and_assets_trigger(
         broken = {"conn_type": "milvus", "host": f"http://127.0.0.1:{free_port()}", "extra": {"protocol": "grpc"}}
         env = airflow_env_factory(
             dags_folder=dags_folder(tmp_path),
+            database_url=postgres_server.create_database("airflow"),
             extra_env={
                 "AIRFLOW_CONN_MILVUS_DEFAULT": json.dumps(conn),
                 "AIRFLOW_CONN_MILVUS_BROKEN": json.dumps(broken),
