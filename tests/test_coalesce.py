@@ -17,6 +17,7 @@ from airflow_provider_milvus.client import AsyncMilvusImportClient
 from airflow_provider_milvus.polling import FETCH_CONCURRENCY, Known, merge_summary, plan_fetches, shared_poller
 from airflow_provider_milvus.polling.poller import _LOOPS
 from airflow_provider_milvus.triggers.milvus_import import MilvusImportTrigger
+from tests.emulator.grpc_server import MilvusEndpoint
 from tests.emulator.server import DEFAULT_API_KEY, DEFAULT_CLUSTER_ID, ImportEmulator
 
 
@@ -142,25 +143,18 @@ async def test_coalesced_and_per_job_events_are_identical(
     assert coalesced == per_job
 
 
-async def test_untrusted_grpc_list_falls_back_to_per_job(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Milvus 2.4+ answers the legacy ListImportTasks with id 0: detected, then one read per job."""
-    reads: list[str] = []
-
-    async def list_import_states(self: AsyncMilvusImportClient, *args: Any) -> list[BulkInsertState]:
-        return [st("0", 2, 0)]
-
-    async def get_import_state(
-        self: AsyncMilvusImportClient, job_id: str, db_name: str | None = None
-    ) -> BulkInsertState:
-        reads.append(job_id)
-        return st(job_id, 6, 100, 10) if reads.count(job_id) > 1 else st(job_id, 2, 50, 5)
-
-    monkeypatch.setattr(AsyncMilvusImportClient, "list_import_states", list_import_states)
-    monkeypatch.setattr(AsyncMilvusImportClient, "get_import_state", get_import_state)
-    connect(monkeypatch, "legacy", host="http://milvus.invalid:19530", extra={"protocol": "grpc"})
-    events = await run_triggers(["11", "12"], "legacy", coalesce=True, interval=0.01)
-    assert [e["status"] for e in events] == ["success", "success"]
-    assert sorted(set(reads)) == ["11", "12"]
+async def test_untrusted_grpc_list_falls_back_to_per_job(
+    monkeypatch: pytest.MonkeyPatch, make_endpoint: Callable[..., MilvusEndpoint]
+) -> None:
+    """Milvus 2.4+ answers the legacy gRPC calls with id 0: the shared poller never lists, each job is read."""
+    endpoint = make_endpoint("2.5", job_duration=0.3)
+    endpoint.rest.add_history(500, collection="c")
+    jobs = [endpoint.rest.create_job("c", [[f"/data/{i}.parquet"]]) for i in range(5)]
+    connect(monkeypatch, "legacy", host=f"http://127.0.0.1:{endpoint.port}", extra={"protocol": "grpc"})
+    events = await run_triggers(jobs, "legacy", coalesce=True, interval=0.05)
+    assert [e["status"] for e in events] == ["success"] * 5
+    assert [e["state"]["task_id"] for e in events] == jobs
+    assert endpoint.grpc.count("ListImportTasks") == 0 and endpoint.grpc.count("GetImportState") >= 5
 
 
 async def test_cloud_stays_under_its_rate_limit(
