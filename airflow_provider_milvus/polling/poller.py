@@ -121,7 +121,8 @@ class SharedPoller:
         else read now (per-job polling, at the reader's own pace)."""
         if not self.coalescing:
             self.requests += 1
-            return await self.client.get_import_state(job_id, self.db_name)
+            async with self._direct_slots:  # a thousand waits never queue a thousand requests on one pool
+                return await self.client.get_import_state(job_id, self.db_name)
         job = self.jobs[job_id]
         self._ensure_running()  # the round loop plans (and lists, where that pays)
         if job_id not in self._listed:
