@@ -95,12 +95,12 @@ async def wait_all(
                 except MilvusImportError as error:
                     if not error.retryable:
                         raise
-                    await poller.pause(Pause(interval, backoff=True))
+                    await poller.pause(Pause(interval, backoff=True), job_id)
                     continue
                 if state.is_terminal:
                     delays.append(time.monotonic() - end)
                     return
-                await poller.pause(Pause(interval))
+                await poller.pause(Pause(interval), job_id)
                 if poller.last_plan.reason and (not plans or plans[-1] != poller.last_plan.reason):
                     plans.append(poller.last_plan.reason)
         finally:

@@ -35,7 +35,7 @@ from airflow_provider_milvus.waiting import Pause, backoff_delay
 log = logging.getLogger(__name__)
 
 #: Full reads running at once per poller.
-FETCH_CONCURRENCY: Final = 16
+FETCH_CONCURRENCY: Final = 8
 
 
 @dataclass
@@ -86,6 +86,8 @@ class SharedPoller:
         self._collection_lists: dict[str, asyncio.Task[list[BulkInsertState]]] = {}
         #: The jobs the current round's lists serve; every other job is read by its own reader.
         self._listed: frozenset[str] = frozenset()
+        #: When the current round's lists answered (None: the round listed nothing), the start of its interval.
+        self._listed_at: float | None = None
         #: Readers' own reads in flight, and an event set while there are none.
         self._direct_reads = 0
         self._reads_idle = asyncio.Event()
@@ -154,13 +156,14 @@ class SharedPoller:
         job.round = self.round
         return state
 
-    async def pause(self, pause: Pause) -> None:
-        """A poll-interval pause lasts until the next round (which may list the job); a backoff pause is a sleep.
+    async def pause(self, pause: Pause, job_id: str | None = None) -> None:
+        """A poll-interval pause of a listed job lasts until the next round; any other pause is a sleep.
 
-        Readers of jobs read one by one wake with the rounds too, so a job a new round lists is not read
-        again by its reader meanwhile.
+        The reader of a job no list serves (``job_id`` given and not in this round's lists) keeps its own
+        pace, as per-job polling does: a thousand such readers spread their reads over the interval instead
+        of all reading at each round. Should a later round list the job, its reader takes that round's answer.
         """
-        if pause.backoff or not self.coalescing:
+        if pause.backoff or not self.coalescing or (job_id is not None and job_id not in self._listed):
             await asyncio.sleep(pause.seconds)
             return
         with contextlib.suppress(asyncio.TimeoutError):
@@ -218,7 +221,11 @@ class SharedPoller:
             # are done (as a per-job reader sleeps one interval after its read), so no job is read more often.
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._reads_idle.wait(), interval)
-            await asyncio.sleep(interval)
+            # A listing round's interval runs from its lists' answer: the full reads of the jobs that changed
+            # state are once per change, however often lists run, and must not delay the next list.
+            listed_at, self._listed_at = self._listed_at, None
+            spent = time.monotonic() - listed_at if listed_at is not None and list_error is None else 0.0
+            await asyncio.sleep(max(interval - spent, 0.0))
         async with self._round_done:
             self._round_done.notify_all()
 
@@ -251,11 +258,13 @@ class SharedPoller:
             self._distrust("a read answered id 0: Milvus 2.4+'s legacy gRPC shim, whose list says id 0 too")
             return None
         plan = self.last_plan = self.plan()
-        self._listed = plan.listed_jobs
+        # A probe only measures: its jobs' readers keep reading them one by one, never waiting on the probe.
+        self._listed = frozenset().union(*(p.jobs for p in plan.lists if not p.probe))
         if not plan.lists:
             return None  # every job is read by its own reader
         listed: dict[str, BulkInsertState] = {}
         served: set[str] = set()
+        every_list_answered = True
         for list_plan in plan.lists:
             try:
                 listing = await self._list(list_plan)
@@ -263,16 +272,21 @@ class SharedPoller:
                 self._distrust(f"the server has no usable list call ({error})")
                 return None
             except MilvusImportError as error:
+                if list_plan.probe:  # its jobs are read one by one meanwhile: a failed probe fails no wait
+                    log.debug("Probing a list of %s import jobs failed: %s", list_plan.scope or "all", error)
+                    return error
                 for job_id in list_plan.jobs:
                     self._fail(job_id, error)
                 return error
-            if listing is None:
-                continue
-            if any(s.task_id in ("", "0") for s in listing):
+            if listing is not None and any(s.task_id in ("", "0") for s in listing):
                 self._distrust("the server's list answers job id 0 (Milvus 2.4+ legacy gRPC list)")
                 return None
+            if listing is None or list_plan.probe:
+                every_list_answered = every_list_answered and listing is not None
+                continue
             listed.update((s.task_id, s) for s in listing if s.task_id in list_plan.jobs)
             served |= list_plan.jobs
+        self._listed_at = time.monotonic() if served and every_list_answered else None
         watched = [j for j in self.jobs if j in served]  # readers may have left during the list calls
         protocol = self.client.settings.protocol
         now = time.monotonic()
@@ -289,7 +303,7 @@ class SharedPoller:
                 job.error, job.stored = None, self.started
         # Jobs of a list that outgrew its budget are read here, for the readers that wait on this round; a job
         # whose last answer no reader took yet (it backs off) waits: each answer is seen once.
-        unserved = [j for j in plan.listed_jobs if j in self.jobs and j not in served]
+        unserved = [j for j in self._listed if j in self.jobs and j not in served]
         direct = [j for j in unserved if self.jobs[j].stored <= self.jobs[j].round]
         return await self._fetch([*fetch, *direct])
 

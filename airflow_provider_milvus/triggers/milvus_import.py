@@ -141,7 +141,7 @@ class MilvusImportTrigger(BaseTrigger):
                     event = await wait_async(
                         wait_for_job(self.job_id, self.wait, self.log),
                         lambda: poller.read(self.job_id),
-                        poller.pause,
+                        lambda pause: poller.pause(pause, self.job_id),
                     )
                 finally:
                     poller.unwatch(self.job_id)

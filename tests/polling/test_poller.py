@@ -15,10 +15,12 @@ import pytest
 
 from airflow_provider_milvus.client import AsyncMilvusImportClient
 from airflow_provider_milvus.polling import SharedPoller
+from airflow_provider_milvus.polling import poller as poller_module
 from airflow_provider_milvus.protocol.base import HttpResponse
 from airflow_provider_milvus.protocol.rest import RestProtocol, loads
 from airflow_provider_milvus.settings import MilvusSettings
 from airflow_provider_milvus.transport.driver import THREAD_PARSE_BYTES, run_async
+from airflow_provider_milvus.waiting import Pause
 from tests.emulator.grpc_server import MilvusEndpoint
 from tests.emulator.server import DEFAULT_API_KEY, DEFAULT_CLUSTER_ID, EmulatorClock, ImportEmulator
 
@@ -81,7 +83,9 @@ async def test_quiet_server_one_collection_list_per_round(make_emulator: MakeEmu
         assert await rounds(poller, 5) == ["per-job", "probe", "list", "list", "list"]
     finally:
         await poller.aclose()
-    assert emulator.request_count("describe") == 40  # each job once, then from the list
+    # Each job at first sight and once more by its reader while the list is probed (a probe only measures),
+    # then from the list.
+    assert emulator.request_count("describe") == 2 * 40
     assert emulator.request_count("list") == 4
     bodies = [r.json for r in emulator.requests if r.path.endswith("/list")]
     assert all(body == {"collectionName": "watched"} for body in bodies)  # filtered to the watched collection
@@ -117,7 +121,7 @@ async def test_history_of_other_collections_costs_nothing_with_the_collection_fi
         assert await rounds(poller, 4) == ["per-job", "probe", "list", "list"]
     finally:
         await poller.aclose()
-    assert emulator.request_count("describe") == 40 and emulator.request_count("list") == 3
+    assert emulator.request_count("describe") == 2 * 40 and emulator.request_count("list") == 3  # first, probe
 
 
 async def test_a_list_that_shrinks_is_used_again(make_emulator: MakeEmulator) -> None:
@@ -190,7 +194,7 @@ async def test_milvus_2_3_grpc_lists_by_collection(make_endpoint: Callable[..., 
         assert await rounds(poller, 3) == ["per-job", "probe", "list"]
     finally:
         await poller.aclose()
-    assert endpoint.grpc.count("GetImportState") == 100 and endpoint.grpc.count("ListImportTasks") == 2
+    assert endpoint.grpc.count("GetImportState") == 2 * 100 and endpoint.grpc.count("ListImportTasks") == 2
 
 
 async def test_list_collection_shares_one_request_between_callers(make_emulator: MakeEmulator) -> None:
@@ -268,3 +272,32 @@ async def test_jobs_no_list_serves_are_read_by_their_readers_only(make_emulator:
     finally:
         await poller.aclose()
     assert [r.json["jobId"] for r in emulator.requests] == [jobs[0]]
+
+
+async def test_readers_of_jobs_no_list_serves_keep_their_own_pace(
+    make_emulator: MakeEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Per-job readers sleep their own interval (spread, as per-job polling); listed ones wait for the round."""
+    emulator = make_emulator(speed=0)
+    jobs = start_jobs(emulator, 40)
+    poller = watching(emulator, "rest", jobs)
+    slept: list[float] = []
+    sleep = asyncio.sleep
+
+    async def recorded(seconds: float) -> None:
+        slept.append(seconds)
+        await sleep(seconds)
+
+    monkeypatch.setattr(poller_module.asyncio, "sleep", recorded)
+    try:
+        assert await rounds(poller, 1) == ["per-job"]
+        await asyncio.wait_for(poller.pause(Pause(0.01), jobs[0]), 5)
+        assert slept == [0.01]  # its own timer: no round needed
+        assert await rounds(poller, 2) == ["probe", "list"]
+        waiting = asyncio.ensure_future(poller.pause(Pause(30), jobs[0]))  # gives up on rounds after 61 s
+        await sleep(0.2)
+        assert not waiting.done() and slept == [0.01]  # a listed job's reader wakes with the next round
+        await poller.poll_once()
+        await asyncio.wait_for(waiting, 5)
+    finally:
+        await poller.aclose()
