@@ -124,9 +124,9 @@ async def test_many_triggers_same_events_fewer_requests(
     else:  # one describe per read, each job read at least once (a slow start may first see it ended)
         assert lists == 0 and describes == reads.job_reads >= 41
     # Counted in the event loop, where the client's calls start and end: exact, whatever the OS schedules.
-    # Each job has at most one read at a time; the coalesced rounds read at most FETCH_CONCURRENCY at once.
+    # Each job has at most one read at a time; a poller reads at most FETCH_CONCURRENCY at once, either way.
     assert reads.per_job_peak == 1
-    assert reads.peak <= (FETCH_CONCURRENCY if coalesce else 41)
+    assert reads.peak <= FETCH_CONCURRENCY
 
 
 async def test_coalesced_and_per_job_events_are_identical(

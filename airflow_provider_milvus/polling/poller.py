@@ -34,7 +34,8 @@ from airflow_provider_milvus.waiting import Pause, backoff_delay
 
 log = logging.getLogger(__name__)
 
-#: Full reads running at once per poller.
+#: Full reads running at once per poller (rounds' and readers' alike): httpcore's pool spends per request in
+#: proportion to its connections, and a few connections keep up with a server on the same network.
 FETCH_CONCURRENCY: Final = 8
 
 
@@ -92,7 +93,7 @@ class SharedPoller:
         self._direct_reads = 0
         self._reads_idle = asyncio.Event()
         # Readers' own full reads share the rounds' bound: a burst of new waits never opens a connection each.
-        self._direct_slots = asyncio.Semaphore(FETCH_CONCURRENCY)
+        self._reads = asyncio.Semaphore(FETCH_CONCURRENCY)
         self._reads_idle.set()
 
     # -- what a trigger calls ---------------------------------------------------------------
@@ -123,7 +124,7 @@ class SharedPoller:
         else read now (per-job polling, at the reader's own pace)."""
         if not self.coalescing:
             self.requests += 1
-            async with self._direct_slots:  # a thousand waits never queue a thousand requests on one pool
+            async with self._reads:  # a thousand waits never queue a thousand requests on one pool
                 return await self.client.get_import_state(job_id, self.db_name)
         job = self.jobs[job_id]
         self._ensure_running()  # the round loop plans (and lists, where that pays)
@@ -143,7 +144,7 @@ class SharedPoller:
         self._direct_reads += 1
         self._reads_idle.clear()
         try:
-            async with self._direct_slots:
+            async with self._reads:
                 with counting() as spent:
                     state = await self.client.get_import_state(job_id, self.db_name)
         finally:
@@ -343,14 +344,13 @@ class SharedPoller:
         """
         if not job_ids:
             return None
-        semaphore = asyncio.Semaphore(FETCH_CONCURRENCY)
         before = self.client.stats.copy()
         reads = 0
         passing: list[MilvusImportError] = []
 
         async def fetch_one(job_id: str) -> None:
             nonlocal reads
-            async with semaphore:
+            async with self._reads:
                 self.requests += 1
                 try:
                     state = await self.client.get_import_state(job_id, self.db_name)
