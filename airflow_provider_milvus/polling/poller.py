@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 #: Full reads running at once per poller (rounds' and readers' alike): httpcore's pool spends per request in
 #: proportion to its connections, and a few connections keep up with a server on the same network.
-FETCH_CONCURRENCY: Final = 8
+FETCH_CONCURRENCY: Final = 4
 
 
 @dataclass
@@ -54,6 +54,11 @@ class _Job:
     stored: int = -1
     #: The job's collection, learnt from its first full read ("" where the answer does not say).
     collection: str | None = None
+    #: When its reader's last own read was sent, and whether one is in flight (a probe's answer is older).
+    read_sent: float = -1.0
+    reading: bool = False
+    #: A probe's answer is stored that the reader (which reads on its own) has not taken yet.
+    probe_answer: bool = False
 
 
 class SharedPoller:
@@ -87,6 +92,8 @@ class SharedPoller:
         self._collection_lists: dict[str, asyncio.Task[list[BulkInsertState]]] = {}
         #: The jobs the current round's lists serve; every other job is read by its own reader.
         self._listed: frozenset[str] = frozenset()
+        #: The jobs the current round's probes measure (their readers read on their own, never waiting).
+        self._probed: frozenset[str] = frozenset()
         #: When the current round's lists answered (None: the round listed nothing), the start of its interval.
         self._listed_at: float | None = None
         #: Readers' own reads in flight, and an event set while there are none.
@@ -129,10 +136,14 @@ class SharedPoller:
         job = self.jobs[job_id]
         self._ensure_running()  # the round loop plans (and lists, where that pays)
         if job_id not in self._listed:
+            if job.probe_answer:  # a probe answered after this reader's last read: take that answer
+                job.probe_answer = False
+                return self._answer(job)
             return await self._read_direct(job_id, job)
-        if job.round < self.round and (job.state is not None or job.error is not None) and job.round >= 0:
-            return self._answer(job)
-        await self._next_round(job)
+        if job.stored > job.round and (job.state is not None or job.error is not None):
+            return self._answer(job)  # an answer newer than the one this reader took
+        # The round under way lists the job (its plan did), unless this reader took that round's answer already.
+        await self._round_after(job.round if job.round >= self.started else self.started - 1)
         if not self.coalescing or (job.state is None and job.error is None):
             # The list turned out untrustworthy, or the job left the round: read it directly.
             return await self._read_direct(job_id, job)
@@ -143,18 +154,22 @@ class SharedPoller:
         self.requests += 1
         self._direct_reads += 1
         self._reads_idle.clear()
+        job.reading = True
         try:
             async with self._reads:
+                job.read_sent = time.monotonic()
                 with counting() as spent:
                     state = await self.client.get_import_state(job_id, self.db_name)
         finally:
+            job.reading = False
             self._direct_reads -= 1
             if not self._direct_reads:
                 self._reads_idle.set()
         if spent.requests == 1:  # a retry or a check over REST is no sample of one read
             self.read_cost = cost.add_reads(self.read_cost, 1, spent.bytes, spent.seconds)
         self._store(job_id, state)
-        job.round = self.round
+        job.probe_answer = False
+        job.round = self.started  # answers of later rounds are newer than this read
         return state
 
     async def pause(self, pause: Pause, job_id: str | None = None) -> None:
@@ -173,17 +188,17 @@ class SharedPoller:
                 await asyncio.wait_for(self._round_done.wait_for(lambda: self.round >= target), pause.seconds * 2 + 1)
 
     def _answer(self, job: _Job) -> BulkInsertState:
-        job.round = self.round
+        job.round = job.stored  # taken: the reader waits for a newer round's answer
         if job.error is not None:
             raise job.error
         assert job.state is not None
         return job.state
 
-    async def _next_round(self, job: _Job) -> None:
+    async def _round_after(self, round: int) -> None:
+        """Until a round later than ``round`` has completed (or lists are no longer used)."""
         self._ensure_running()
-        target = self.started + 1  # a round that starts after this job was registered
         async with self._round_done:
-            await self._round_done.wait_for(lambda: self.round >= target or not self.coalescing)
+            await self._round_done.wait_for(lambda: self.round > round or not self.coalescing)
 
     # -- the round loop -----------------------------------------------------------------------
 
@@ -259,14 +274,18 @@ class SharedPoller:
             self._distrust("a read answered id 0: Milvus 2.4+'s legacy gRPC shim, whose list says id 0 too")
             return None
         plan = self.last_plan = self.plan()
-        # A probe only measures: its jobs' readers keep reading them one by one, never waiting on the probe.
+        # A probe's jobs' readers keep reading them one by one, never waiting on it; what it answers serves
+        # the readers that come after it (see read()).
         self._listed = frozenset().union(*(p.jobs for p in plan.lists if not p.probe))
+        self._probed = frozenset().union(*(p.jobs for p in plan.lists if p.probe))
         if not plan.lists:
             return None  # every job is read by its own reader
         listed: dict[str, BulkInsertState] = {}
         served: set[str] = set()
         every_list_answered = True
+        probe_served: set[str] = set()
         for list_plan in plan.lists:
+            sent = time.monotonic()
             try:
                 listing = await self._list(list_plan)
             except MilvusImportRouteNotFoundError as error:
@@ -282,12 +301,17 @@ class SharedPoller:
             if listing is not None and any(s.task_id in ("", "0") for s in listing):
                 self._distrust("the server's list answers job id 0 (Milvus 2.4+ legacy gRPC list)")
                 return None
-            if listing is None or list_plan.probe:
-                every_list_answered = every_list_answered and listing is not None
+            if listing is None:
+                every_list_answered = False
                 continue
-            listed.update((s.task_id, s) for s in listing if s.task_id in list_plan.jobs)
-            served |= list_plan.jobs
-        self._listed_at = time.monotonic() if served and every_list_answered else None
+            jobs = list_plan.jobs
+            if list_plan.probe:  # only where no own read of the job is newer than the probe, or under way
+                jobs = frozenset(j for j in jobs if j in self.jobs and not self.jobs[j].reading)
+                jobs = frozenset(j for j in jobs if self.jobs[j].read_sent < sent)
+                probe_served |= jobs
+            listed.update((s.task_id, s) for s in listing if s.task_id in jobs)
+            served |= jobs
+        self._listed_at = time.monotonic() if served and every_list_answered and not probe_served else None
         watched = [j for j in self.jobs if j in served]  # readers may have left during the list calls
         protocol = self.client.settings.protocol
         now = time.monotonic()
@@ -302,11 +326,12 @@ class SharedPoller:
                 assert job.state is not None
                 job.state = cost.merge_summary(job.state, summary, with_progress=protocol == "rest")
                 job.error, job.stored = None, self.started
+            job.probe_answer = job_id in probe_served
         # Jobs of a list that outgrew its budget are read here, for the readers that wait on this round; a job
         # whose last answer no reader took yet (it backs off) waits: each answer is seen once.
         unserved = [j for j in self._listed if j in self.jobs and j not in served]
         direct = [j for j in unserved if self.jobs[j].stored <= self.jobs[j].round]
-        return await self._fetch([*fetch, *direct])
+        return await self._fetch([*fetch, *direct], probe_served)
 
     async def _list(self, plan: cost.ListPlan) -> list[BulkInsertState] | None:
         """One planned list, measured; None when it outgrew its budget (its jobs are then read one by one)."""
@@ -337,7 +362,7 @@ class SharedPoller:
             return None
         return listing.states
 
-    async def _fetch(self, job_ids: list[str]) -> MilvusImportError | None:
+    async def _fetch(self, job_ids: list[str], probe_served: set[str] | None = None) -> MilvusImportError | None:
         """Full reads of ``job_ids``, a few at a time; their mean cost feeds the cost model.
 
         Returns a passing error one of them met (the round loop then backs off), else None.
@@ -351,6 +376,7 @@ class SharedPoller:
         async def fetch_one(job_id: str) -> None:
             nonlocal reads
             async with self._reads:
+                sent = time.monotonic()
                 self.requests += 1
                 try:
                     state = await self.client.get_import_state(job_id, self.db_name)
@@ -369,6 +395,11 @@ class SharedPoller:
                     )
                     return
             reads += 1
+            job = self.jobs.get(job_id)
+            if job is not None and probe_served and job_id in probe_served:
+                if job.reading or job.read_sent > sent:
+                    return  # its reader's own read is newer
+                job.probe_answer = True
             self._store(job_id, state)
 
         await asyncio.gather(*(fetch_one(j) for j in job_ids))
