@@ -248,10 +248,9 @@ def file_paths(file_name: str) -> list[str]:
         return [q for q in quoted if q]
     stripped = file_name.strip()
     if stripped.startswith("[") and stripped.endswith("]"):
-        # Milvus 2.5+ writes Go's %v of the unit: ``[a/1.npy b/2.npy]`` (space-separated; commas read too).
-        inner = stripped[1:-1]
-        parts = inner.split(",") if "," in inner else inner.split()
-        return [p.strip() for p in parts if p.strip()]
+        # Milvus 2.5+ writes Go's %v of the unit: ``[a/1.npy b/2.npy]``, paths separated by spaces; a comma
+        # is part of a path (Go never writes one between elements).
+        return stripped[1:-1].split()
     return [stripped] if stripped else []
 
 

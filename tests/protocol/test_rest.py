@@ -333,7 +333,7 @@ def test_missing_collection_is_refused() -> None:
         ('id:1 paths:"a/1.parquet" ', ["a/1.parquet"]),
         ('paths:"a.npy" paths:"b.npy"', ["a.npy", "b.npy"]),
         ("[x/1.parquet]", ["x/1.parquet"]),
-        ("[a.npy, b.npy]", ["a.npy", "b.npy"]),
+        ("[s3/a,b.npy c.npy]", ["s3/a,b.npy", "c.npy"]),  # a comma inside a path stays in it
         ("[a/1.npy b/2.npy]", ["a/1.npy", "b/2.npy"]),
         ('id:448761313698322012 paths:"a/1.npy" paths:"a/2.npy" ', ["a/1.npy", "a/2.npy"]),
         ("plain.json", ["plain.json"]),
