@@ -92,8 +92,6 @@ class SharedPoller:
         self._collection_lists: dict[str, asyncio.Task[list[BulkInsertState]]] = {}
         #: The jobs the current round's lists serve; every other job is read by its own reader.
         self._listed: frozenset[str] = frozenset()
-        #: The jobs the current round's probes measure (their readers read on their own, never waiting).
-        self._probed: frozenset[str] = frozenset()
         #: When the current round's lists answered (None: the round listed nothing), the start of its interval.
         self._listed_at: float | None = None
         #: Readers' own reads in flight, and an event set while there are none.
@@ -275,9 +273,10 @@ class SharedPoller:
             return None
         plan = self.last_plan = self.plan()
         # A probe's jobs' readers keep reading them one by one, never waiting on it; what it answers serves
-        # the readers that come after it (see read()).
-        self._listed = frozenset().union(*(p.jobs for p in plan.lists if not p.probe))
-        self._probed = frozenset().union(*(p.jobs for p in plan.lists if p.probe))
+        # the readers that come after it (see read()). Where the API pages (Zilliz Cloud), a probe is one
+        # page sized to the waits, and every request counts against the rate limit: readers wait for it.
+        holds = self._traits().paged
+        self._listed = frozenset().union(*(p.jobs for p in plan.lists if holds or not p.probe))
         if not plan.lists:
             return None  # every job is read by its own reader
         listed: dict[str, BulkInsertState] = {}
@@ -305,7 +304,7 @@ class SharedPoller:
                 every_list_answered = False
                 continue
             jobs = list_plan.jobs
-            if list_plan.probe:  # only where no own read of the job is newer than the probe, or under way
+            if list_plan.probe and not holds:  # only where no own read of the job is newer, or under way
                 jobs = frozenset(j for j in jobs if j in self.jobs and not self.jobs[j].reading)
                 jobs = frozenset(j for j in jobs if self.jobs[j].read_sent < sent)
                 probe_served |= jobs
