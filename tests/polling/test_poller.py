@@ -273,6 +273,21 @@ async def test_jobs_no_list_serves_are_read_by_their_readers_only(make_emulator:
     assert [r.json["jobId"] for r in emulator.requests] == [jobs[0]]
 
 
+real_sleep = asyncio.sleep
+
+
+def record_sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Record every ``asyncio.sleep`` the poller (and what it calls) starts; the sleeps still happen."""
+    slept: list[float] = []
+
+    async def recorded(seconds: float) -> None:
+        slept.append(seconds)
+        await real_sleep(seconds)
+
+    monkeypatch.setattr(poller_module.asyncio, "sleep", recorded)
+    return slept
+
+
 async def test_readers_of_jobs_no_list_serves_keep_their_own_pace(
     make_emulator: MakeEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -280,21 +295,14 @@ async def test_readers_of_jobs_no_list_serves_keep_their_own_pace(
     emulator = make_emulator(speed=0)
     jobs = start_jobs(emulator, 40)
     poller = watching(emulator, "rest", jobs)
-    slept: list[float] = []
-    sleep = asyncio.sleep
-
-    async def recorded(seconds: float) -> None:
-        slept.append(seconds)
-        await sleep(seconds)
-
-    monkeypatch.setattr(poller_module.asyncio, "sleep", recorded)
+    slept = record_sleeps(monkeypatch)
     try:
         assert await rounds(poller, 1) == ["per-job"]
         await asyncio.wait_for(poller.pause(Pause(0.01), jobs[0]), 5)
         assert 0.01 in slept  # its own timer: no round needed
         assert await rounds(poller, 2) == ["probe", "list"]
         waiting = asyncio.ensure_future(poller.pause(Pause(30), jobs[0]))  # gives up on rounds after 61 s
-        await sleep(0.2)
+        await real_sleep(0.2)
         assert not waiting.done() and 30 not in slept  # a listed job's reader wakes with the next round
         await poller.poll_once()
         await asyncio.wait_for(waiting, 5)
@@ -334,18 +342,11 @@ async def test_a_cloud_probe_holds_its_readers(make_emulator: MakeEmulator, monk
     emulator = make_emulator(mode="cloud", speed=0, token=DEFAULT_API_KEY, rate_limit=None)
     jobs = [emulator.create_job("watched", [[f"s3://b/{i}.json"]], cluster_id=DEFAULT_CLUSTER_ID) for i in range(20)]
     poller = watching(emulator, "cloud", jobs)
-    slept: list[float] = []
-    sleep = asyncio.sleep
-
-    async def recorded(seconds: float) -> None:
-        slept.append(seconds)
-        await sleep(seconds)
-
-    monkeypatch.setattr(poller_module.asyncio, "sleep", recorded)
+    slept = record_sleeps(monkeypatch)
     try:
         assert await rounds(poller, 2) == ["per-job", "probe"]
         waiting = asyncio.ensure_future(poller.pause(Pause(30), jobs[0]))
-        await sleep(0.2)
+        await real_sleep(0.2)
         assert not waiting.done() and 30 not in slept  # waits for the next round, as a listed job's reader
         await poller.poll_once()
         await asyncio.wait_for(waiting, 5)
