@@ -322,7 +322,7 @@ def junit_counts(path: Path) -> tuple[int, int, int]:
     return total - failed - skipped, failed, skipped
 
 
-def junit_failures(path: Path, lines: int = 25) -> str:
+def junit_failures(path: Path, lines: int = 80) -> str:
     """Each failed test of a leg with the head of its message: the reason, before any log tail."""
     if not path.exists():
         return ""

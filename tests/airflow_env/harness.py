@@ -740,11 +740,26 @@ class AirflowEnv:
             if state in TERMINAL_RUN_STATES:
                 return state
             if time.monotonic() > deadline:
+                states = self.task_states(dag_id, run_id)
                 raise AirflowEnvError(
-                    f"run {run_id} of {dag_id} still {state} after {timeout} s; "
-                    f"tasks {self.task_states(dag_id, run_id)}\n{self.logs_tail()}"
+                    f"run {run_id} of {dag_id} still {state} after {timeout} s; tasks {states}\n"
+                    f"{self.unfinished_task_logs(dag_id, run_id, states)}{self.logs_tail()}"
                 )
             time.sleep(interval)
+
+    def unfinished_task_logs(self, dag_id: str, run_id: str, states: Mapping[str, str | None], lines: int = 30) -> str:
+        """The log tails of a run's tasks that did not succeed, read from disk: why a try failed comes first."""
+        parts = []
+        for task_id, task_state in states.items():
+            if task_state in {"success", "skipped", None}:
+                continue
+            for path in self.task_log_files(dag_id, run_id, task_id):
+                keys = ("timestamp", "level", "event", "error_detail")
+                text = "\n".join(
+                    " ".join(str(event.get(k, "")) for k in keys).strip()[:800] for event in self.read_log_events(path)
+                )
+                parts.append(f"--- {task_id} ({task_state}): {path.name} ---\n{_tail(text, lines)}\n")
+        return "".join(parts)
 
     def wait_for_task_state(
         self,
