@@ -44,6 +44,20 @@ def test_plan_fetches_takes_full_listings_as_they_are() -> None:
     assert fetch == ["z"] and from_list == ["a"]
 
 
+def test_plan_fetches_can_serve_a_first_sight_from_the_list_but_never_an_end() -> None:
+    listed = {"a": st("a", 0), "b": st("b", 2, 0), "c": st("c", 6, 100)}
+    known = {job: Known(None) for job in listed}
+    fetch, from_list = plan_fetches(
+        list(known), listed, known, now=0.0, listing_is_full=False, first_sight_from_list=True
+    )
+    assert fetch == ["c"] and from_list == ["a", "b"]  # the final state is read in full
+    only_new = {job: listed[job] for job in ("a", "b")}
+    fetch, from_list = plan_fetches(
+        ["a", "b"], only_new, known, now=0.0, listing_is_full=False, first_sight_from_list=True, need_sample=True
+    )
+    assert fetch == ["a"] and from_list == ["b"]  # nothing read yet: one is read in full, a measure
+
+
 def test_merge_summary_keeps_rows_and_takes_state_and_progress() -> None:
     full = BulkInsertState(task_id="a", state=2, progress=30, row_count=300, infos={"progress_percent": "30"})
     merged = merge_summary(full, st("a", 2, 45), with_progress=True)

@@ -180,8 +180,8 @@ def probe_due(
     A probe may read ``overshoot`` bytes past its budget (an answer arrives in socket reads of up to 64 KiB):
     it is made only where FIRST_REMEASURE rounds of per-job reads cost more than that.
     """
-    if jobs < MIN_JOBS_TO_LIST or read.samples == 0:
-        return False
+    if jobs < MIN_JOBS_TO_LIST or (read.samples == 0 and overshoot > 0):
+        return False  # (pages sized to the jobs overshoot nothing: probed before any read, one page at most)
     if read.price(jobs).bytes * FIRST_REMEASURE < overshoot:
         return False  # too few jobs for what a probe may overshoot: it could not pay for itself
     if measure is None:
@@ -218,14 +218,16 @@ def choose_round(
 ) -> RoundPlan:
     """How to read the ``watched`` jobs (id -> collection, None when not known yet) this round.
 
-    ``unread`` jobs were never read in full: they are read one by one (their collection is learnt there).
+    ``unread`` jobs were never read in full: they are read one by one (their collection is learnt there),
+    except where the API pages (Zilliz Cloud): its list has no filter, so a page of it serves their first
+    sight as well, even before any read was measured (a first page costs one request, per-job reads one each).
     The lightest of per-job reads, one list of everything, and (where the API filters) one list per
     collection (each only where it pays) is taken; when no measured list pays, a list due a new measure
     is probed within the budget of the reads it stands in for.
     """
-    first = frozenset(unread)
+    first = frozenset() if traits.paged else frozenset(unread)
     known = {job: scope for job, scope in watched.items() if job not in first}
-    if not known or read.samples == 0:
+    if not known or (read.samples == 0 and not traits.paged):
         return RoundPlan(direct=frozenset(watched), reason="per-job: nothing measured yet")
     everything = frozenset(known)
     per_job = RoundPlan(direct=frozenset(watched), reason="per-job: cheaper than any list")
@@ -295,12 +297,17 @@ def plan_fetches(
     *,
     now: float,
     listing_is_full: bool,
+    first_sight_from_list: bool = False,
+    need_sample: bool = False,
 ) -> tuple[list[str], list[str]]:
     """Split the listed jobs into those read in full this round and those served from the list.
 
     A full read is needed for a job never read, missing from the list, whose state changed, that
     ended (the final state is always read in full) or whose last full read is older than its refresh.
     ``listing_is_full``: the list's entries are complete states (gRPC ListImportTasks).
+    ``first_sight_from_list``: a job never read that has not ended is served from the list (Zilliz Cloud,
+    where every request counts against the rate limit); ``need_sample``: no read was measured yet, so one
+    job is read in full all the same (the cost model prices per-job reads from it).
     """
     fetch: list[str] = []
     from_list: list[str] = []
@@ -309,7 +316,7 @@ def plan_fetches(
         last = known.get(job_id, Known(None))
         if summary is None:
             fetch.append(job_id)  # not in the list (another database, an old job): read it directly
-        elif listing_is_full:
+        elif listing_is_full or (last.state is None and first_sight_from_list and not summary.is_terminal):
             from_list.append(job_id)
         elif (
             last.state is None
@@ -320,4 +327,6 @@ def plan_fetches(
             fetch.append(job_id)
         else:
             from_list.append(job_id)
+    if need_sample and not fetch and from_list:
+        fetch.append(from_list.pop(0))
     return fetch, from_list

@@ -5,11 +5,13 @@ describe per job, one list of everything, or one list per watched collection, wh
 requests and bytes, so a round never costs more than its watched jobs, whatever history the server keeps.
 From a list it fetches a job in full only when it is new, its state changed, it ended (final states are
 always read in full), or its last full read is older than its refresh period; in between, the list's
-state and progress are merged into the last full state. Where the server's list cannot be trusted (Milvus
-2.4+ answers the legacy gRPC list with id 0; a server without a list route) it reads per job, detected,
-not configured. Long answers are parsed off the event loop (:mod:`airflow_provider_milvus.transport.driver`).
-Triggers still run their own wait logic (:mod:`airflow_provider_milvus.waiting`): only where the states
-come from changes, so the events are the same as with per-job polling.
+state and progress are merged into the last full state. On Zilliz Cloud, where every request counts
+against the rate limit, a new job's first sight comes from the next round's page too. Where the server's
+list cannot be trusted (Milvus 2.4+ answers the legacy gRPC list with id 0; a server without a list route)
+it reads per job, detected, not configured. Long answers are parsed off the event loop
+(:mod:`airflow_provider_milvus.transport.driver`). Triggers still run their own wait logic
+(:mod:`airflow_provider_milvus.waiting`): only where the states come from changes, so the events are the
+same as with per-job polling.
 """
 
 from __future__ import annotations
@@ -133,6 +135,11 @@ class SharedPoller:
                 return await self.client.get_import_state(job_id, self.db_name)
         job = self.jobs[job_id]
         self._ensure_running()  # the round loop plans (and lists, where that pays)
+        if job_id not in self._listed and job.state is None and self.autostart and self._traits().paged:
+            # Zilliz Cloud: the next round's page may serve this job's first sight (each read counts against 20/s).
+            await self._round_after(self.started)
+            if job_id in self._listed and job.stored > job.round and (job.state is not None or job.error is not None):
+                return self._answer(job)
         if job_id not in self._listed:
             if job.probe_answer:  # a probe answered after this reader's last read: take that answer
                 job.probe_answer = False
@@ -315,12 +322,24 @@ class SharedPoller:
         protocol = self.client.settings.protocol
         now = time.monotonic()
         known = {j: Known(self.jobs[j].state, self.jobs[j].fetched_at, self.jobs[j].refresh) for j in watched}
-        fetch, from_list = plan_fetches(watched, listed, known, now=now, listing_is_full=protocol == "grpc")
+        paged = self._traits().paged
+        fetch, from_list = plan_fetches(
+            watched,
+            listed,
+            known,
+            now=now,
+            listing_is_full=protocol == "grpc",
+            first_sight_from_list=paged,
+            need_sample=paged and self.read_cost.samples == 0,
+        )
         for job_id in from_list:
             job = self.jobs[job_id]
             summary = listed[job_id]
             if protocol == "grpc":
                 self._store(job_id, summary, full=False)
+            elif job.state is None:  # first sight from a page: its full state comes with its next change
+                self._store(job_id, summary, full=False)
+                job.fetched_at, job.collection = now, summary.collection_name or ""
             else:
                 assert job.state is not None
                 job.state = cost.merge_summary(job.state, summary, with_progress=protocol == "rest")

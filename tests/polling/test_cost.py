@@ -23,6 +23,19 @@ def test_nothing_measured_reads_per_job_and_new_jobs_are_always_read_in_full() -
     assert {"j0", "j1"} <= plan.direct and plan.listed_jobs == frozenset(jobs(12)) - {"j0", "j1"}
 
 
+def test_zilliz_cloud_probes_one_page_for_the_first_sight_of_new_jobs() -> None:
+    """Its list has no filter and pages: one page may serve new jobs before any read was measured."""
+    new = jobs(10, collection=None)
+    plan = choose_round(new, ReadCost(), {}, cost.CLOUD, round=1, unread=list(new))
+    (probe,) = plan.lists
+    assert probe.probe and probe.scope is None and probe.jobs == frozenset(new) and plan.direct == frozenset()
+    assert probe.max_pages == 9 and probe.max_bytes == 1  # one page: nothing measured to spend more on
+    few = jobs(2, collection=None)
+    assert choose_round(few, ReadCost(), {}, cost.CLOUD, round=1, unread=list(few)).lists == ()
+    # Self-hosted Milvus lists by collection, learnt from the first read: new jobs are read in full there.
+    assert choose_round(new, ReadCost(), {}, cost.REST, round=1, unread=list(new)).lists == ()
+
+
 def test_an_unmeasured_list_is_probed_within_the_budget_of_the_reads_it_replaces() -> None:
     plan = choose_round(jobs(10), READ, {}, cost.REST, round=2)
     (probe,) = plan.lists

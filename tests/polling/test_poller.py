@@ -144,11 +144,13 @@ async def test_cloud_stops_paging_once_every_watched_job_was_seen(make_emulator:
     jobs = start_jobs(emulator, 40)  # the newest: on the first page (of 80)
     poller = watching(emulator, "cloud", jobs)
     try:
-        assert await rounds(poller, 4) == ["per-job", "probe", "list", "list"]
+        # The first round's page serves the jobs' first sight too (one job is read in full: a measure).
+        assert await rounds(poller, 4) == ["probe", "list", "list", "list"]
     finally:
         await poller.aclose()
     pages = [r.json["currentPage"] for r in emulator.requests if r.path.endswith("/list")]
-    assert pages == [1, 1, 1]  # 11 pages of history never read
+    assert pages == [1, 1, 1, 1]  # 11 pages of history never read
+    assert emulator.request_count("getProgress") == 1
 
 
 async def test_cloud_never_pages_more_than_per_job_reads_would_cost(make_emulator: MakeEmulator) -> None:
@@ -157,12 +159,12 @@ async def test_cloud_never_pages_more_than_per_job_reads_would_cost(make_emulato
     emulator.add_history(1_000)  # newer than the watched jobs: they sit on the last pages
     poller = watching(emulator, "cloud", jobs)
     try:
-        assert await rounds(poller, 3) == ["per-job", "probe", "per-job"]
+        # The first round's page (for the jobs' first sight) misses them: they are read, and no list again soon.
+        assert await rounds(poller, 3) == ["probe", "per-job", "per-job"]
     finally:
         await poller.aclose()
     measure = poller.list_costs[None]
-    assert not measure.complete and measure.pages == emulator.request_count("list")
-    assert 1 <= measure.pages <= 39  # the probe stopped within 40 reads' worth of requests (minus one) and bytes
+    assert not measure.complete and measure.pages == emulator.request_count("list") == 1
     assert emulator.request_count("describe") + emulator.request_count("getProgress") == 3 * 40
 
 
@@ -344,7 +346,7 @@ async def test_a_cloud_probe_holds_its_readers(make_emulator: MakeEmulator, monk
     poller = watching(emulator, "cloud", jobs)
     slept = record_sleeps(monkeypatch)
     try:
-        assert await rounds(poller, 2) == ["per-job", "probe"]
+        assert await rounds(poller, 2) == ["probe", "list"]
         waiting = asyncio.ensure_future(poller.pause(Pause(30), jobs[0]))
         await real_sleep(0.2)
         assert not waiting.done() and 30 not in slept  # waits for the next round, as a listed job's reader
@@ -352,4 +354,28 @@ async def test_a_cloud_probe_holds_its_readers(make_emulator: MakeEmulator, monk
         await asyncio.wait_for(waiting, 5)
     finally:
         await poller.aclose()
-    assert emulator.request_count("getProgress") == 20  # first sight only: the probe's page served the rest
+    assert emulator.request_count("getProgress") == 1  # the first page served every first sight (one read: a measure)
+
+
+@pytest.mark.parametrize(("waits", "lists", "reads"), [(30, 1, 1), (2, 0, 2)])
+async def test_cloud_new_waits_see_their_first_state_on_one_page(
+    make_emulator: MakeEmulator, waits: int, lists: int, reads: int
+) -> None:
+    """Zilliz Cloud: waits that start together take their first state from one page, not a read each.
+
+    One job is read in full all the same (the cost model's first measure of a read); below three waits a
+    page saves nothing, and each is read as by per-job polling.
+    """
+    emulator = make_emulator(mode="cloud", speed=0, token=DEFAULT_API_KEY, rate_limit=None)
+    emulator.add_history(1_000)
+    jobs = start_jobs(emulator, waits)  # the newest: on the first page
+    poller = SharedPoller(client_for(emulator, "cloud"))  # its own round loop, as in a triggerer
+    for job in jobs:
+        poller.watch(job, 1.0)
+    try:
+        states = await asyncio.wait_for(asyncio.gather(*(poller.read(job) for job in jobs)), 30)
+    finally:
+        await poller.aclose()
+    assert [s.task_id for s in states] == jobs and not any(s.is_terminal for s in states)
+    assert {s.collection_name for s in states} == {"watched"}
+    assert emulator.request_count("list") == lists and emulator.request_count("getProgress") == reads
