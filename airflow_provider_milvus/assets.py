@@ -129,7 +129,8 @@ def _alias_event(event: Any) -> tuple[str | None, Any]:
 def emit_import_event(context: Any, outlets: list[Any], uri: str, extra: dict[str, Any]) -> bool:
     """Attach the event to the task's outlet for ``uri``: the Asset itself when declared, else the alias.
 
-    Idempotent: the same event twice (a trigger event delivered twice) is recorded once.
+    Idempotent: the same event twice (a trigger event delivered twice, or a retry's reattach that ends
+    in two steps) is recorded once. False when nothing was attached now.
     """
     from airflow.providers.common.compat.sdk import Asset, AssetAlias
 
@@ -146,7 +147,7 @@ def emit_import_event(context: Any, outlets: list[Any], uri: str, extra: dict[st
             asset = Asset(uri=uri)
             known = accessor.dataset_alias_events if ALIAS_EVENTS_ARE_DICTS else accessor.asset_alias_events
             if (asset.uri, extra) in map(_alias_event, known):
-                return True
+                return False  # already attached: said once in the log
             accessor.add(asset, extra=dict(extra))
             return True
     return False

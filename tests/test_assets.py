@@ -13,7 +13,7 @@ from airflow.sdk import Asset, AssetAlias
 from airflow.sdk.execution_time.context import OutletEventAccessors
 
 from airflow_provider_milvus import BulkInsertState
-from airflow_provider_milvus.assets import collection_uri, create_asset, sanitize_uri
+from airflow_provider_milvus.assets import collection_uri, create_asset, emit_import_event, sanitize_uri
 from airflow_provider_milvus.events import make_event
 from airflow_provider_milvus.get_provider_info import get_provider_info
 from airflow_provider_milvus.operators.milvus_import import MilvusImportOperator
@@ -112,6 +112,15 @@ def test_operator_emits_once_even_for_an_event_delivered_twice() -> None:
         assert op.execute_complete(context, make_event("success", "42", DONE, "ok")) == DONE.to_dict()
     assert alias_events(events, op) == [(URI, EXTRA)]
     assert [o.name for o in op.outlets] == ["milvus_import:load"]
+
+
+def test_an_event_attached_again_is_not_attached_nor_said_twice() -> None:
+    """A retry that reattaches to a completed job ends in two steps that both emit: one event, one log line."""
+    op = MilvusImportOperator(task_id="load", collection_name="c", files=["/a.json"])
+    context = make_context(outlet_events=(events := OutletEventAccessors()))
+    assert emit_import_event(context, op.outlets, URI, EXTRA) is True
+    assert emit_import_event(context, op.outlets, URI, EXTRA) is False
+    assert alias_events(events, op) == [(URI, EXTRA)]
 
 
 def test_operator_sets_the_extra_of_a_declared_asset() -> None:

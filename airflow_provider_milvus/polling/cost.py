@@ -39,17 +39,19 @@ Scope = str | None
 
 @dataclass(frozen=True)
 class Traits:
-    """What the API's list can do: filter by collection; page (and say its ``count``); and how far a probe
-    may read past its budget (a socket read, a gRPC message; pages sized to the watched jobs: nothing)."""
+    """What the API's list can do: filter by collection; page (and say its ``count``), with at most
+    ``page_size`` entries a page; and how far a probe may read past its budget (a socket read, a gRPC
+    message; pages sized to the watched jobs: nothing)."""
 
     filters: bool = True
     paged: bool = False
     overshoot: int = 64 * 1024
+    page_size: int = 0
 
 
 REST: Final = Traits(filters=True, paged=False)
 GRPC: Final = Traits(filters=True, paged=False)
-CLOUD: Final = Traits(filters=False, paged=True, overshoot=0)
+CLOUD: Final = Traits(filters=False, paged=True, overshoot=0, page_size=100)
 
 
 @dataclass(frozen=True)
@@ -146,7 +148,7 @@ class ListPlan:
 
     scope: Scope
     jobs: frozenset[str]
-    max_bytes: int
+    max_bytes: int | None
     max_pages: int | None
     probe: bool
 
@@ -196,8 +198,11 @@ def _scope_plan(
 ) -> tuple[ListPlan | None, Price]:
     """The list for ``jobs`` in ``scope`` if it is used or probed this round, and the round's price with it."""
     per_job = read.price(len(jobs))
-    budget = int(per_job.bytes * BYTES_SLACK) + 1
+    budget: int | None = int(per_job.bytes * BYTES_SLACK) + 1
     pages = max(len(jobs) - 1, 1) if traits.paged else None
+    if pages is not None and read.samples == 0 and traits.page_size:
+        # No read measured yet to price bytes by: the pages the jobs fill, and one for jobs started since.
+        pages, budget = min(pages, -(-len(jobs) // traits.page_size) + 1), None
     if worth_listing(measure, len(jobs), read):
         assert measure is not None
         return ListPlan(scope, jobs, budget, pages, probe=False), measure.price()

@@ -747,6 +747,13 @@ class AirflowEnv:
                 )
             time.sleep(interval)
 
+    def state_mismatches(self, dag_id: str, run_id: str, task_id: str) -> list[str]:
+        """The scheduler's "state mismatch" audit entries of a task: tries it failed because its executor reported
+        the try finished while the database said queued or running (the task process never said why)."""
+        params = {"dag_id": dag_id, "run_id": run_id, "task_id": task_id, "event": "state mismatch", "limit": 100}
+        logs = self.api_json("GET", "eventLogs", params=params)["event_logs"]
+        return [str(entry.get("extra") or "") for entry in logs]
+
     def unfinished_task_logs(self, dag_id: str, run_id: str, states: Mapping[str, str | None], lines: int = 30) -> str:
         """The log tails of a run's tasks that did not succeed, read from disk: why a try failed comes first."""
         parts = []
@@ -759,6 +766,10 @@ class AirflowEnv:
                     " ".join(str(event.get(k, "")) for k in keys).strip()[:800] for event in self.read_log_events(path)
                 )
                 parts.append(f"--- {task_id} ({task_state}): {path.name} ---\n{_tail(text, lines)}\n")
+        if parts and "scheduler" in self._procs:  # what the scheduler said of the run (a try it failed itself)
+            text = self.service_log("scheduler").read_text(encoding="utf-8", errors="replace")
+            said = [line[:600] for line in text.splitlines() if run_id in line]
+            parts.append(f"--- scheduler, lines of this run ---\n{_tail(chr(10).join(said), lines)}\n")
         return "".join(parts)
 
     def wait_for_task_state(

@@ -25,10 +25,14 @@ server, both ``create`` requests with the same ``Idempotency-Key``.
 
 The asset pair (``example_dags/example_milvus_asset_*``): the producer imports into a collection;
 the consumer, scheduled on ``Asset("milvus://127.0.0.1:19530/default/<collection>")``, must start
-by itself and read the job id and row count from the triggering event. The producer keeps the example's
-``retries=2`` with a 5 s retry delay (Airflow's default is 5 min): should its first try fail on a starved
-machine, the retry must reattach to the same job, so the checks of one event and the rows counted once
-still hold, and the failed try's log is reported as a warning.
+by itself and read the job id and row count from the triggering event.
+
+Airflow 3.3.2's own race: under load, a deferred task whose trigger fires within seconds can be failed by
+the scheduler ("state mismatch": the executor's late report of the try that deferred finds the resumed try
+queued), with nothing in the task's log. Its retry then reattaches to the same job. Such tries, and only
+those (read from Airflow's audit log), are not counted as the provider's: each case must end in the tries
+its fault explains, plus Airflow's. The producer keeps the example's ``retries=2`` with a 5 s retry delay
+(Airflow's default is 5 min) for that.
 """
 
 from __future__ import annotations
@@ -36,7 +40,6 @@ from __future__ import annotations
 import json
 import time
 import uuid
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -99,8 +102,18 @@ def rows_in(collection: Collection) -> int:
     return int(collection.num_entities)
 
 
-def tries(env: AirflowEnv, dag_id: str, run_id: str, task_id: str = TASK) -> int:
-    return int(env.task_instance(dag_id, run_id, task_id)["try_number"])
+def tries(env: AirflowEnv, dag_id: str, run_id: str, task_id: str = TASK) -> tuple[int, int]:
+    """The tries the task took, and how many of them the scheduler failed by Airflow's state-mismatch race."""
+    taken = int(env.task_instance(dag_id, run_id, task_id)["try_number"])
+    return taken, len(env.state_mismatches(dag_id, run_id, task_id))
+
+
+def explained(taken: tuple[int, int], expected: int, own: int = 0) -> bool:
+    """True when the tries taken are the ``expected`` ones plus at most one per state mismatch (a mismatch may
+    also fail a try that was failing anyway: then it adds none). ``own``: mismatches the case's fault makes
+    itself (a task process SIGKILLed is one: only its executor can tell the scheduler)."""
+    count, mismatches = taken
+    return count - (mismatches - own) <= expected <= count and mismatches >= own
 
 
 def retried(call: Callable[[], T], attempts: int = 5) -> T:
@@ -205,18 +218,18 @@ def test_retries_never_import_twice_and_assets_trigger(
             result = results[case]
             (job_id, state_name), *more = result["jobs"]
             assert not more and state_name == "Completed", result
-            assert result["rows"] == ROWS and result["tries"] == 2, result
+            assert result["rows"] == ROWS and explained(result["tries"], 2, own=int(case == "a")), result
             assert result["xcom"] == {"task_id": job_id, "state_name": "Completed", "row_count": ROWS}, result
             assert result["job_id_xcom"] == job_id, result
         d = results["d"]
         assert sorted(name for _, name in d["jobs"]) == ["Completed", "Failed"], d
         completed = next(job for job, name in d["jobs"] if name == "Completed")
-        assert d["rows"] == ROWS and d["tries"] == 2, d
+        assert d["rows"] == ROWS and explained(d["tries"], 2), d
         assert d["xcom"] == {"task_id": completed, "state_name": "Completed", "row_count": ROWS}, d
 
         e = results["e"]
         assert [name for _, name in e["jobs"]] == ["Completed", "Completed"] and e["rows"] == 2 * ROWS, e
-        assert e["tries"] == 2 and e["xcom"]["task_id"] == max(job for job, _ in e["jobs"]), e
+        assert explained(e["tries"], 2) and e["xcom"]["task_id"] == max(job for job, _ in e["jobs"]), e
         trigger_text = "\n".join(
             str(event.get("event", ""))
             for path in env.trigger_log_files(CASES["e"], runs["e"], TASK)
@@ -233,7 +246,7 @@ def test_retries_never_import_twice_and_assets_trigger(
         keys_sent = [r.header("Idempotency-Key") for r in keys_server.rest.requests if r.route == CREATE]
         keys_final = env.xcom(KEYS_CASE, keys_run, TASK)
         assert len(keys_jobs) == 1 and keys_final["task_id"] == keys_jobs[0], (keys_jobs, keys_final)
-        assert keys_final["state_name"] == "Completed" and tries(env, KEYS_CASE, keys_run) == 2
+        assert keys_final["state_name"] == "Completed" and explained(tries(env, KEYS_CASE, keys_run), 2)
         assert len(keys_sent) == 2 and keys_sent[0] == keys_sent[1] and keys_sent[0], keys_sent
         assert keys_server.grpc.count("GetVersion") == 1  # the retry asked the version; try 1 did not
         said = f"Import job {keys_jobs[0]} is the one of idempotency key {keys_sent[0]}"
@@ -247,9 +260,10 @@ def test_retries_never_import_twice_and_assets_trigger(
 
         # The asset pair: the producer's import starts the consumer by itself.
         assert env.wait_for_run(PRODUCER, producer_run, timeout=240) == "success"
-        if (producer_tries := tries(env, PRODUCER, producer_run, "import_products")) > 1:
-            first = env.task_log(PRODUCER, producer_run, "import_products", 1)[-3000:]
-            warnings.warn(f"the producer took {producer_tries} tries; try 1:\n{first}", stacklevel=1)
+        producer_tries = tries(env, PRODUCER, producer_run, "import_products")
+        assert explained(producer_tries, 1), env.unfinished_task_logs(
+            PRODUCER, producer_run, {"import_products": "retried"}
+        )
         produced = env.xcom(PRODUCER, producer_run, "import_products")
         consumer = env.wait_for_first_run(CONSUMER)
         assert consumer["state"] == "success" and consumer["run_type"] == "asset_triggered", consumer

@@ -29,7 +29,9 @@ def test_zilliz_cloud_probes_one_page_for_the_first_sight_of_new_jobs() -> None:
     plan = choose_round(new, ReadCost(), {}, cost.CLOUD, round=1, unread=list(new))
     (probe,) = plan.lists
     assert probe.probe and probe.scope is None and probe.jobs == frozenset(new) and plan.direct == frozenset()
-    assert probe.max_pages == 9 and probe.max_bytes == 1  # one page: nothing measured to spend more on
+    assert probe.max_pages == 2 and probe.max_bytes is None  # the page they fill, and one: nothing measured yet
+    (probe,) = choose_round(jobs(1_000, None), ReadCost(), {}, cost.CLOUD, round=1, unread=list(jobs(1_000))).lists
+    assert probe.max_pages == 11  # 100 entries a page
     few = jobs(2, collection=None)
     assert choose_round(few, ReadCost(), {}, cost.CLOUD, round=1, unread=list(few)).lists == ()
     # Self-hosted Milvus lists by collection, learnt from the first read: new jobs are read in full there.
