@@ -31,17 +31,22 @@ def run_sync(operation: Generator[Any, Any, T], send: Callable[[Any], Any]) -> T
         operation.close()
 
 
-async def run_async(operation: Generator[Any, Any, T], send: Callable[[Any], Awaitable[Any]]) -> T:
+async def run_async(
+    operation: Generator[Any, Any, T],
+    send: Callable[[Any], Awaitable[Any]],
+    sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+) -> T:
     """Run ``operation`` to its result without blocking the event loop.
 
     A long answer (a busy server's list) is handed to the operation in a worker thread: the parser (the
     same one the sync path runs) decodes it record by record, so the loop is never held for long.
+    ``sleep`` serves the operation's pauses (a caller that times the operation can leave them out).
     """
     try:
         request = next(operation)
         while True:
             if isinstance(request, Sleep):
-                await asyncio.sleep(request.seconds)
+                await sleep(request.seconds)
                 request = operation.send(None)
                 continue
             answer = await send(request)

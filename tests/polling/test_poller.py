@@ -16,6 +16,7 @@ import pytest
 from airflow_provider_milvus.client import AsyncMilvusImportClient
 from airflow_provider_milvus.polling import SharedPoller
 from airflow_provider_milvus.polling import poller as poller_module
+from airflow_provider_milvus.protocol import cloud as cloud_protocol
 from airflow_provider_milvus.protocol.base import HttpResponse
 from airflow_provider_milvus.protocol.rest import RestProtocol, loads
 from airflow_provider_milvus.settings import MilvusSettings
@@ -379,3 +380,20 @@ async def test_cloud_new_waits_see_their_first_state_on_one_page(
     assert [s.task_id for s in states] == jobs and not any(s.is_terminal for s in states)
     assert {s.collection_name for s in states} == {"watched"}
     assert emulator.request_count("list") == lists and emulator.request_count("getProgress") == reads
+
+
+async def test_pauses_between_pages_are_not_counted_as_parse_time(
+    make_emulator: MakeEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cost model prices a list by its parse time: the pauses between cloud pages are no work (they made a
+    list of a few pages look dearer than a thousand reads)."""
+    monkeypatch.setattr(cloud_protocol, "PAGE_INTERVAL", 1.0)
+    emulator = make_emulator(mode="cloud", speed=0, token=DEFAULT_API_KEY, rate_limit=None)
+    emulator.add_history(250)
+    client = client_for(emulator, "cloud")
+    try:
+        listing = await client.list_jobs(None, None)
+    finally:
+        await client.aclose()
+    assert listing.complete and listing.pages == 3 and len(listing.states) == 250
+    assert client.stats.seconds < 1.0  # two pauses of 1 s, and parsing three pages of 100 records
