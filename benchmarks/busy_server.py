@@ -191,6 +191,13 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=1.0)
     parser.add_argument("--job", type=float, default=2.0, help="seconds each job runs (ends spread over 2 intervals)")
     parser.add_argument("--apis", default=",".join(APIS))
+    parser.add_argument("--waits", default="", help="only these numbers of waits (comma-separated)")
+    parser.add_argument(
+        "--cloud-max-waits",
+        type=int,
+        default=CLOUD_MAX_WAITS,
+        help="Zilliz Cloud cells up to this many waits (1,000 takes about 20 min: reads at the rate limit)",
+    )
     parser.add_argument("--json", type=Path, default=None, help="write the raw results here")
     parser.add_argument("--plot", type=Path, default=None, help="draw bytes and requests per interval (PNG)")
     parser.add_argument("--from-json", type=Path, default=None, help="only print the table and plot of a --json")
@@ -204,6 +211,8 @@ def main() -> None:
         return
     histories = (0, 1_000) if args.quick else (0, 1_000, 20_000)
     waits_list = (1, 10, 100) if args.quick else (1, 10, 100, 1_000)
+    if args.waits:
+        waits_list = tuple(int(w) for w in args.waits.split(","))
     rows: list[list[Any]] = []
     raw: list[dict[str, Any]] = []
     print(f"# busy_server.py at {code_version()}; interval {args.interval} s, jobs ~{args.job} s; goal: {GOAL}")
@@ -214,7 +223,7 @@ def main() -> None:
                 run_cell(emulator, api, 0, 3, coalesce=coalesce, interval=args.interval, job=args.job)
             for history in histories:
                 for waits in waits_list:
-                    if api == "cloud" and waits > CLOUD_MAX_WAITS:
+                    if api == "cloud" and waits > args.cloud_max_waits:
                         continue
                     order = [True, False] if (waits + history) % 2 else [False, True]
                     result = {}
