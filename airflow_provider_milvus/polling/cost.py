@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Final
 
+from airflow_provider_milvus.protocol.cloud import PAGE_SIZE as CLOUD_PAGE_SIZE
 from airflow_provider_milvus.state import BulkInsertState
 
 #: A job's full state (rows, details) is re-read at least this often even when its state does not change.
@@ -51,7 +52,7 @@ class Traits:
 
 REST: Final = Traits(filters=True, paged=False)
 GRPC: Final = Traits(filters=True, paged=False)
-CLOUD: Final = Traits(filters=False, paged=True, overshoot=0, page_size=100)
+CLOUD: Final = Traits(filters=False, paged=True, overshoot=0, page_size=CLOUD_PAGE_SIZE)
 
 
 @dataclass(frozen=True)

@@ -282,7 +282,7 @@ class SharedPoller:
         # A probe's jobs' readers keep reading them one by one, never waiting on it; what it answers serves
         # the readers that come after it (see read()). Where the API pages (Zilliz Cloud), a probe is one
         # page sized to the waits, and every request counts against the rate limit: readers wait for it.
-        holds = self._traits().paged
+        paged = holds = self._traits().paged
         self._listed = frozenset().union(*(p.jobs for p in plan.lists if holds or not p.probe))
         if not plan.lists:
             return None  # every job is read by its own reader
@@ -322,7 +322,6 @@ class SharedPoller:
         protocol = self.client.settings.protocol
         now = time.monotonic()
         known = {j: Known(self.jobs[j].state, self.jobs[j].fetched_at, self.jobs[j].refresh) for j in watched}
-        paged = self._traits().paged
         fetch, from_list = plan_fetches(
             watched,
             listed,

@@ -757,11 +757,11 @@ class AirflowEnv:
     def unfinished_task_logs(self, dag_id: str, run_id: str, states: Mapping[str, str | None], lines: int = 30) -> str:
         """The log tails of a run's tasks that did not succeed, read from disk: why a try failed comes first."""
         parts = []
+        keys = ("timestamp", "level", "event", "error_detail")
         for task_id, task_state in states.items():
             if task_state in {"success", "skipped", None}:
                 continue
             for path in self.task_log_files(dag_id, run_id, task_id):
-                keys = ("timestamp", "level", "event", "error_detail")
                 text = "\n".join(
                     " ".join(str(event.get(k, "")) for k in keys).strip()[:800] for event in self.read_log_events(path)
                 )
