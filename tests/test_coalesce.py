@@ -44,18 +44,27 @@ def test_plan_fetches_takes_full_listings_as_they_are() -> None:
     assert fetch == ["z"] and from_list == ["a"]
 
 
-def test_plan_fetches_can_serve_a_first_sight_from_the_list_but_never_an_end() -> None:
+def test_plan_fetches_can_serve_running_jobs_from_the_list_but_never_an_end() -> None:
+    """Zilliz Cloud: first sights and changes of a running job's state come from the page; ends are read."""
     listed = {"a": st("a", 0), "b": st("b", 2, 0), "c": st("c", 6, 100)}
     known = {job: Known(None) for job in listed}
-    fetch, from_list = plan_fetches(
-        list(known), listed, known, now=0.0, listing_is_full=False, first_sight_from_list=True
-    )
+    fetch, from_list = plan_fetches(list(known), listed, known, now=0.0, listing_is_full=False, running_from_list=True)
     assert fetch == ["c"] and from_list == ["a", "b"]  # the final state is read in full
     only_new = {job: listed[job] for job in ("a", "b")}
     fetch, from_list = plan_fetches(
-        ["a", "b"], only_new, known, now=0.0, listing_is_full=False, first_sight_from_list=True, need_sample=True
+        ["a", "b"], only_new, known, now=0.0, listing_is_full=False, running_from_list=True, need_sample=True
     )
     assert fetch == ["a"] and from_list == ["b"]  # nothing read yet: one is read in full, a measure
+    seen = {
+        "a": Known(st("a", 0), fetched_at=100.0),  # Pending -> Importing: the page's state is merged
+        "b": Known(st("b", 2, 10), fetched_at=0.0, refresh=50.0),  # last full read too old: read in full
+    }
+    fetch, from_list = plan_fetches(
+        ["a", "b"], {"a": st("a", 2), "b": st("b", 2)}, seen, now=110.0, listing_is_full=False, running_from_list=True
+    )
+    assert fetch == ["b"] and from_list == ["a"]
+    fetch, from_list = plan_fetches(["a"], {"a": st("a", 2)}, seen, now=110.0, listing_is_full=False)
+    assert fetch == ["a"] and from_list == []  # self-hosted: a change of state is read in full
 
 
 def test_merge_summary_keeps_rows_and_takes_state_and_progress() -> None:

@@ -8,11 +8,15 @@ are measured, never configured: the per-job read's mean answer, and each list's 
 parse time). A list is used only where it is measured no dearer in requests AND bytes (within 25 %) than
 reading its jobs one by one; a list not yet measured, or measured too dear long enough ago, is measured again with a
 budget (the bytes and pages that per-job reads of its jobs would spend), so a probe never costs much more
-than the round it stands in for, and a list that shrank is used again.
+than the round it stands in for, and a list that shrank is used again. Where a rate limit paces the reads
+(Zilliz Cloud), per-job polling reads only the limit's share of jobs each interval: a list dearer than that
+is made once every few intervals, as often as it stays no dearer, never more rarely than per-job polling
+would read each job.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Final
@@ -48,11 +52,14 @@ class Traits:
     paged: bool = False
     overshoot: int = 64 * 1024
     page_size: int = 0
+    #: Requests are paced by a rate limit (Zilliz Cloud's 20/s per endpoint): per-job polling then reads
+    #: at most the limit's share of jobs per interval, not every job.
+    rate_limited: bool = False
 
 
 REST: Final = Traits(filters=True, paged=False)
 GRPC: Final = Traits(filters=True, paged=False)
-CLOUD: Final = Traits(filters=False, paged=True, overshoot=0, page_size=CLOUD_PAGE_SIZE)
+CLOUD: Final = Traits(filters=False, paged=True, overshoot=0, page_size=CLOUD_PAGE_SIZE, rate_limited=True)
 
 
 @dataclass(frozen=True)
@@ -71,6 +78,10 @@ class Price:
     def __add__(self, other: Price) -> Price:
         return Price(self.requests + other.requests, self.bytes + other.bytes, self.seconds + other.seconds)
 
+    def __truediv__(self, rounds: float) -> Price:
+        """The share of one round when this is spent once every ``rounds`` rounds."""
+        return Price(self.requests / rounds, self.bytes / rounds, self.seconds / rounds)
+
     def no_dearer_than(self, other: Price) -> bool:
         """True when this costs at most ``other``'s requests, its bytes (within the slack) and its weight."""
         return (
@@ -86,7 +97,7 @@ class ReadCost:
     seconds: float = 0.0
     samples: int = 0
 
-    def price(self, jobs: int) -> Price:
+    def price(self, jobs: float) -> Price:
         """Reading ``jobs`` jobs one by one."""
         return Price(jobs, jobs * self.bytes, jobs * self.seconds)
 
@@ -161,6 +172,8 @@ class RoundPlan:
     lists: tuple[ListPlan, ...] = ()
     direct: frozenset[str] = frozenset()
     reason: str = ""
+    #: Poll intervals until the next round: a list dearer than one interval of rate-limited reads pays every few.
+    spacing: int = 1
 
     @property
     def listed_jobs(self) -> frozenset[str]:
@@ -168,11 +181,42 @@ class RoundPlan:
         return frozenset().union(*(plan.jobs for plan in self.lists)) if self.lists else frozenset()
 
 
-def worth_listing(measure: ListCost | None, jobs: int, read: ReadCost) -> bool:
-    """True when the measured list costs no more requests and bytes than reading ``jobs`` jobs one by one."""
+def per_job_price(read: ReadCost, jobs: int, reads_per_interval: float | None = None) -> Price:
+    """What one interval of per-job polling of ``jobs`` costs: every job once, or where a rate limit paces the
+    reads, the ``reads_per_interval`` it lets through (each job is then read once every jobs / that intervals)."""
+    return read.price(jobs if reads_per_interval is None else min(jobs, reads_per_interval))
+
+
+def list_spacing(
+    measure: ListCost | None, jobs: int, read: ReadCost, *, reads_per_interval: float | None = None
+) -> int:
+    """Every how many poll intervals the measured list of ``jobs`` pays for itself; 0 when it never does.
+
+    A list pays every interval when it costs no more requests and bytes than one interval of per-job reads.
+    Where a rate limit paces the reads (``reads_per_interval``, Zilliz Cloud), per-job polling sees each job
+    only once every jobs / reads_per_interval intervals: a dearer list then pays once every k intervals, for
+    k up to that cycle, so it never sees a job later than per-job reads would.
+    """
     if measure is None or not measure.complete or jobs < MIN_JOBS_TO_LIST:
-        return False
-    return measure.price().no_dearer_than(read.price(jobs))
+        return 0
+    price, per_interval = measure.price(), per_job_price(read, jobs, reads_per_interval)
+    if price.no_dearer_than(per_interval):
+        return 1
+    if reads_per_interval is None or reads_per_interval >= jobs or per_interval.weight <= 0:
+        return 0
+    cycle = int(jobs // max(reads_per_interval, 1.0))
+    spacing = max(2, math.ceil(price.weight / per_interval.weight))
+    while spacing <= cycle and not (price / spacing).no_dearer_than(per_interval):
+        spacing += 1
+    return spacing if spacing <= cycle else 0
+
+
+def worth_listing(
+    measure: ListCost | None, jobs: int, read: ReadCost, *, reads_per_interval: float | None = None
+) -> bool:
+    """True when the measured list costs no more requests and bytes than reading ``jobs`` jobs one by one
+    (where a rate limit paces the reads: once every few intervals, see :func:`list_spacing`)."""
+    return list_spacing(measure, jobs, read, reads_per_interval=reads_per_interval) > 0
 
 
 def probe_due(
@@ -195,22 +239,32 @@ def probe_due(
 
 
 def _scope_plan(
-    scope: Scope, jobs: frozenset[str], measure: ListCost | None, read: ReadCost, traits: Traits, *, round: int
-) -> tuple[ListPlan | None, Price]:
-    """The list for ``jobs`` in ``scope`` if it is used or probed this round, and the round's price with it."""
+    scope: Scope,
+    jobs: frozenset[str],
+    measure: ListCost | None,
+    read: ReadCost,
+    traits: Traits,
+    *,
+    round: int,
+    reads_per_interval: float | None = None,
+) -> tuple[ListPlan | None, Price, int]:
+    """The list for ``jobs`` in ``scope`` if it is used or probed this round, the price of one interval with
+    it, and every how many intervals it is made."""
     per_job = read.price(len(jobs))
     budget: int | None = int(per_job.bytes * BYTES_SLACK) + 1
     pages = max(len(jobs) - 1, 1) if traits.paged else None
     if pages is not None and read.samples == 0 and traits.page_size:
         # No read measured yet to price bytes by: the pages the jobs fill, and one for jobs started since.
         pages, budget = min(pages, -(-len(jobs) // traits.page_size) + 1), None
-    if worth_listing(measure, len(jobs), read):
+    spacing = list_spacing(measure, len(jobs), read, reads_per_interval=reads_per_interval)
+    if spacing:
         assert measure is not None
-        return ListPlan(scope, jobs, budget, pages, probe=False), measure.price()
+        return ListPlan(scope, jobs, budget, pages, probe=False), measure.price() / spacing, spacing
+    interval = per_job_price(read, len(jobs), reads_per_interval)
     if probe_due(measure, len(jobs), read, round=round, overshoot=traits.overshoot):
         # A probe may end up costing its budget AND the per-job reads: priced pessimistically.
-        return ListPlan(scope, jobs, budget, pages, probe=True), per_job + Price(1, per_job.bytes, 0.0)
-    return None, per_job
+        return ListPlan(scope, jobs, budget, pages, probe=True), interval + Price(1, per_job.bytes, 0.0), 1
+    return None, interval, 1
 
 
 def choose_round(
@@ -221,6 +275,7 @@ def choose_round(
     *,
     round: int,
     unread: Iterable[str] = (),
+    reads_per_interval: float | None = None,
 ) -> RoundPlan:
     """How to read the ``watched`` jobs (id -> collection, None when not known yet) this round.
 
@@ -229,42 +284,55 @@ def choose_round(
     sight as well, even before any read was measured (a first page costs one request, per-job reads one each).
     The lightest of per-job reads, one list of everything, and (where the API filters) one list per
     collection (each only where it pays) is taken; when no measured list pays, a list due a new measure
-    is probed within the budget of the reads it stands in for.
+    is probed within the budget of the reads it stands in for. ``reads_per_interval``: where a rate limit
+    paces the reads (Zilliz Cloud), the reads one interval lets through; a list dearer than that many reads
+    is then made once every few intervals (``RoundPlan.spacing``) where that still sees each job sooner.
     """
+    cap = reads_per_interval if traits.rate_limited else None
     first = frozenset() if traits.paged else frozenset(unread)
     known = {job: scope for job, scope in watched.items() if job not in first}
     if not known or (read.samples == 0 and not traits.paged):
         return RoundPlan(direct=frozenset(watched), reason="per-job: nothing measured yet")
     everything = frozenset(known)
     per_job = RoundPlan(direct=frozenset(watched), reason="per-job: cheaper than any list")
-    options: list[tuple[Price, RoundPlan]] = [(read.price(len(everything)), per_job)]
+    options: list[tuple[Price, RoundPlan]] = [(per_job_price(read, len(everything), cap), per_job)]
     collections: dict[str, set[str]] = {}
     for job, scope in known.items():
         if scope:
             collections.setdefault(scope, set()).add(job)
     if traits.filters and collections:
         plans: list[ListPlan] = []
-        price = read.price(sum(1 for scope in known.values() if not scope))
+        price = per_job_price(read, sum(1 for scope in known.values() if not scope), cap)
+        spacings = []
         for collection, jobs in sorted(collections.items()):
-            plan, part = _scope_plan(collection, frozenset(jobs), lists.get(collection), read, traits, round=round)
+            plan, part, spacing = _scope_plan(
+                collection, frozenset(jobs), lists.get(collection), read, traits, round=round, reads_per_interval=cap
+            )
             price += part
             if plan is not None:
                 plans.append(plan)
+                spacings.append(spacing)
         if plans:
             served = frozenset().union(*(p.jobs for p in plans))
             probes = sum(p.probe for p in plans)
             why = f"{len(plans)} collection list(s)" + (f", {probes} probed" if probes else "")
-            options.append((price, RoundPlan(tuple(plans), first | (everything - served), why)))
+            by_collection = RoundPlan(tuple(plans), first | (everything - served), why, spacing=min(spacings))
+            options.append((price, by_collection))
     # One list of everything pays beside per-collection lists only by saving requests (several collections,
     # or collections not known): a collection's list found too dear says the whole list is too.
     covered = traits.filters and len(collections) <= 1 and len(everything) == sum(map(len, collections.values()))
     superset_too_dear = traits.filters and any(
-        lists.get(c) is not None and not worth_listing(lists.get(c), len(jobs), read) for c, jobs in collections.items()
+        lists.get(c) is not None and not worth_listing(lists.get(c), len(jobs), read, reads_per_interval=cap)
+        for c, jobs in collections.items()
     )
     if not covered and not superset_too_dear:
-        plan, price = _scope_plan(None, everything, lists.get(None), read, traits, round=round)
+        plan, price, spacing = _scope_plan(
+            None, everything, lists.get(None), read, traits, round=round, reads_per_interval=cap
+        )
         if plan is not None:
-            options.append((price, RoundPlan((plan,), first, "probe one list" if plan.probe else "one list")))
+            every = f" every {spacing} intervals" if spacing > 1 else ""
+            why = "probe one list" if plan.probe else f"one list{every}"
+            options.append((price, RoundPlan((plan,), first, why, spacing=spacing)))
     measured = [o for o in options if not any(p.probe for p in o[1].lists)]
     best = min(measured, key=lambda o: (o[0].weight, len(o[1].lists)))
     if best[1] is per_job:
@@ -303,7 +371,7 @@ def plan_fetches(
     *,
     now: float,
     listing_is_full: bool,
-    first_sight_from_list: bool = False,
+    running_from_list: bool = False,
     need_sample: bool = False,
 ) -> tuple[list[str], list[str]]:
     """Split the listed jobs into those read in full this round and those served from the list.
@@ -311,25 +379,22 @@ def plan_fetches(
     A full read is needed for a job never read, missing from the list, whose state changed, that
     ended (the final state is always read in full) or whose last full read is older than its refresh.
     ``listing_is_full``: the list's entries are complete states (gRPC ListImportTasks).
-    ``first_sight_from_list``: a job never read that has not ended is served from the list (Zilliz Cloud,
-    where every request counts against the rate limit); ``need_sample``: no read was measured yet, so one
-    job is read in full all the same (the cost model prices per-job reads from it).
+    ``running_from_list``: a job that has not ended is served from the list, its first sight and its changes
+    of state alike (Zilliz Cloud, where every request counts against the rate limit: its rows and progress
+    come with its final read, or its refresh); ``need_sample``: no read was measured yet, so one job is read
+    in full all the same (the cost model prices per-job reads from it).
     """
     fetch: list[str] = []
     from_list: list[str] = []
     for job_id in watched:
         summary = listed.get(job_id)
         last = known.get(job_id, Known(None))
+        stale = now - last.fetched_at >= last.refresh
         if summary is None:
             fetch.append(job_id)  # not in the list (another database, an old job): read it directly
-        elif listing_is_full or (last.state is None and first_sight_from_list and not summary.is_terminal):
+        elif listing_is_full or (running_from_list and not summary.is_terminal and (last.state is None or not stale)):
             from_list.append(job_id)
-        elif (
-            last.state is None
-            or last.state.state != summary.state
-            or summary.is_terminal
-            or now - last.fetched_at >= last.refresh
-        ):
+        elif last.state is None or last.state.state != summary.state or summary.is_terminal or stale:
             fetch.append(job_id)
         else:
             from_list.append(job_id)

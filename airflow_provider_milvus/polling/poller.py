@@ -6,7 +6,9 @@ requests and bytes, so a round never costs more than its watched jobs, whatever 
 From a list it fetches a job in full only when it is new, its state changed, it ended (final states are
 always read in full), or its last full read is older than its refresh period; in between, the list's
 state and progress are merged into the last full state. On Zilliz Cloud, where every request counts
-against the rate limit, a new job's first sight comes from the next round's page too. Where the server's
+against the rate limit, a running job's first sight and changes of state come from the pages too (its rows
+with its final read or its refresh), and pages dearer than the reads the limit lets through each interval
+are listed once every few intervals. Where the server's
 list cannot be trusted (Milvus 2.4+ answers the legacy gRPC list with id 0; a server without a list route)
 it reads per job, detected, not configured. Long answers are parsed off the event loop
 (:mod:`airflow_provider_milvus.transport.driver`). Triggers still run their own wait logic
@@ -26,6 +28,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from airflow_provider_milvus.client import AsyncMilvusImportClient, counting
+from airflow_provider_milvus.config import cloud_requests_per_second
 from airflow_provider_milvus.exceptions import MilvusImportError, MilvusImportRouteNotFoundError
 from airflow_provider_milvus.polling import cost
 from airflow_provider_milvus.polling.cost import REFRESH_SECONDS, Known, ListCost, ReadCost, RoundPlan, plan_fetches
@@ -102,6 +105,8 @@ class SharedPoller:
         # Readers' own full reads share the rounds' bound: a burst of new waits never opens a connection each.
         self._reads = asyncio.Semaphore(FETCH_CONCURRENCY)
         self._reads_idle.set()
+        #: This process's share of a rate limit, in requests/s (read once, where the API has one).
+        self._rate: float | None = None
 
     # -- what a trigger calls ---------------------------------------------------------------
 
@@ -246,7 +251,10 @@ class SharedPoller:
             # state are once per change, however often lists run, and must not delay the next list.
             listed_at, self._listed_at = self._listed_at, None
             spent = time.monotonic() - listed_at if listed_at is not None and list_error is None else 0.0
-            await asyncio.sleep(max(interval - spent, 0.0))
+            # A list dearer than one interval of rate-limited reads is made once every few intervals: as the
+            # next round plans it, from this round's measures (a probe's page already tells).
+            spacing = self.plan().spacing if self.jobs and self.coalescing else 1
+            await asyncio.sleep(max(interval * spacing - spent, 0.0))
         async with self._round_done:
             self._round_done.notify_all()
 
@@ -267,8 +275,22 @@ class SharedPoller:
         watched = {job_id: job.collection for job_id, job in self.jobs.items()}
         unread = [job_id for job_id, job in self.jobs.items() if job.state is None]
         return cost.choose_round(
-            watched, self.read_cost, self.list_costs, self._traits(), round=self.started, unread=unread
+            watched,
+            self.read_cost,
+            self.list_costs,
+            self._traits(),
+            round=self.started,
+            unread=unread,
+            reads_per_interval=self._reads_per_interval(),
         )
+
+    def _reads_per_interval(self) -> float | None:
+        """Where a rate limit paces this client's reads (Zilliz Cloud): how many one poll interval lets through."""
+        if not self._traits().rate_limited or not self.jobs:
+            return None
+        if self._rate is None:
+            self._rate = cloud_requests_per_second()  # this process's share, as its limiter reads it
+        return self._rate * min(job.interval for job in self.jobs.values())
 
     async def _run_round(self) -> MilvusImportError | None:
         """One round as the cost model plans it; returns a list's error, if any."""
@@ -328,7 +350,7 @@ class SharedPoller:
             known,
             now=now,
             listing_is_full=protocol == "grpc",
-            first_sight_from_list=paged,
+            running_from_list=self._traits().rate_limited,
             need_sample=paged and self.read_cost.samples == 0,
         )
         for job_id in from_list:
@@ -363,7 +385,9 @@ class SharedPoller:
         measured = ListCost(
             after.bytes - before.bytes, listing.pages, seconds, len(listing.states), listing.complete, self.started
         )
-        worth = cost.worth_listing(measured, len(plan.jobs), self.read_cost)
+        worth = cost.worth_listing(
+            measured, len(plan.jobs), self.read_cost, reads_per_interval=self._reads_per_interval()
+        )
         self.list_costs[plan.scope] = cost.record_list(
             self.list_costs.get(plan.scope),
             bytes=measured.bytes,

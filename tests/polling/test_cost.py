@@ -120,3 +120,25 @@ def test_read_cost_is_a_mean_that_follows_recent_reads() -> None:
     later = add_reads(first, 4, 2_000, 0.002)
     assert 500.0 < later.bytes < 1_000.0 and later.samples == 8
     assert add_reads(later, 0, 0, 0.0) is later
+
+
+def test_where_a_rate_limit_paces_reads_a_dearer_list_pays_once_every_few_intervals() -> None:
+    """Zilliz Cloud: per-job polling reads only the limit's share of jobs an interval (each job once every
+    jobs / share intervals), so a list dearer than one interval of those reads is made every k intervals."""
+    page = ListCost(8_000, 1, 0.0, 100, True, 1)  # 100 records
+    # Unpaced, 100 reads (100 kB) cost far more than the page: it pays every interval.
+    assert cost.list_spacing(page, 100, READ) == 1
+    # Paced at 6 reads an interval (6 kB, 7.5 kB with the slack): the 8 kB page pays every second interval.
+    assert cost.list_spacing(page, 100, READ, reads_per_interval=6) == 2
+    assert cost.list_spacing(ListCost(40_000, 5, 0.0, 500, True, 1), 500, READ, reads_per_interval=6) == 6
+    # Never spaced past the cycle in which per-job polling reads every job once: 12 jobs, 2 intervals.
+    assert cost.list_spacing(ListCost(40_000, 1, 0.0, 12, True, 1), 12, READ, reads_per_interval=6) == 0
+    plan = choose_round(jobs(100, None), READ, {None: page}, cost.CLOUD, round=3, reads_per_interval=6)
+    assert plan.lists and plan.spacing == 2 and plan.reason == "one list every 2 intervals"
+    # Self-hosted servers have no such limit: the pace is ignored there, and a list pays every round or never.
+    rest = choose_round(jobs(100), READ, {"c": ListCost(150_000, 1, 0.0, 100, True, 1)}, cost.REST, round=3)
+    assert rest.lists == () and rest.spacing == 1
+    paced = choose_round(
+        jobs(100), READ, {"c": ListCost(150_000, 1, 0.0, 100, True, 1)}, cost.REST, round=3, reads_per_interval=6
+    )
+    assert paced == rest

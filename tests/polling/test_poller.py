@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_milvus.client import AsyncMilvusImportClient
-from airflow_provider_milvus.polling import SharedPoller
+from airflow_provider_milvus.polling import SharedPoller, cost
 from airflow_provider_milvus.polling import poller as poller_module
 from airflow_provider_milvus.protocol import cloud as cloud_protocol
 from airflow_provider_milvus.protocol.base import HttpResponse
@@ -397,3 +397,58 @@ async def test_pauses_between_pages_are_not_counted_as_parse_time(
         await client.aclose()
     assert listing.complete and listing.pages == 3 and len(listing.states) == 250
     assert client.stats.seconds < 1.0  # two pauses of 1 s, and parsing three pages of 100 records
+
+
+@pytest.mark.parametrize("waits", [5, 150])
+async def test_cloud_lists_only_as_often_as_rate_limited_reads_would_cost(
+    make_emulator: MakeEmulator, monkeypatch: pytest.MonkeyPatch, waits: int
+) -> None:
+    """Zilliz Cloud: at this process's share of 6 requests/s, per-job polling reads at most 6 jobs an interval.
+    A page of 5 jobs costs less than reading them and is listed every round; pages of 150 cost more than 6
+    reads and are listed only every few intervals: as often as their bytes stay within those reads' (x 1.25)."""
+    monkeypatch.setenv("AIRFLOW__MILVUS__CLOUD_REQUESTS_PER_SECOND", "6")
+    emulator = make_emulator(mode="cloud", speed=0, token=DEFAULT_API_KEY, rate_limit=None)
+    emulator.add_history(300)
+    jobs = start_jobs(emulator, waits)  # the newest: on the first pages
+    poller = watching(emulator, "cloud", jobs)
+    try:
+        assert await rounds(poller, 2) == ["probe", "list"]
+    finally:
+        await poller.aclose()
+    plan, measure, read = poller.last_plan, poller.list_costs[None], poller.read_cost
+    reads_bytes = 6 * read.bytes * cost.BYTES_SLACK  # one interval of per-job reads, with the slack
+    assert measure.complete and measure.entries >= waits
+    if waits == 5:
+        assert plan.spacing == 1 and plan.reason == "one list"
+    else:
+        assert plan.spacing > 1 and plan.reason == f"one list every {plan.spacing} intervals"
+        assert measure.bytes / plan.spacing <= reads_bytes < measure.bytes / (plan.spacing - 1)
+    assert emulator.request_count("getProgress") == 1  # running jobs: first sights from the pages, one measure
+
+
+async def test_the_round_loop_waits_the_spacing_of_a_paced_list(
+    make_emulator: MakeEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The loop itself sleeps the spaced rounds' intervals; readers of listed jobs wait for the next round."""
+    monkeypatch.setenv("AIRFLOW__MILVUS__CLOUD_REQUESTS_PER_SECOND", "6")
+    emulator = make_emulator(mode="cloud", speed=0, token=DEFAULT_API_KEY, rate_limit=None)
+    jobs = start_jobs(emulator, 150)
+    poller = SharedPoller(client_for(emulator, "cloud"))  # its own round loop, as in a triggerer
+    for job in jobs:
+        poller.watch(job, 0.5)
+    slept = record_sleeps(monkeypatch)
+    try:
+        await asyncio.wait_for(asyncio.gather(*(poller.read(job) for job in jobs)), 60)  # first sights
+        pauses = [asyncio.ensure_future(poller.pause(Pause(0.5), job)) for job in jobs]
+        await asyncio.wait_for(asyncio.gather(*pauses), 60)  # the next round: a measured list
+        await asyncio.wait_for(asyncio.gather(*(poller.read(job) for job in jobs)), 60)
+        assert poller.last_plan.spacing > 1
+        for _ in range(500):
+            if any(s > 0.5 for s in slept):
+                break
+            await real_sleep(0.01)
+    finally:
+        await poller.aclose()
+    # The readers never slept their own 0.5 s (they wait for rounds); the loop slept more than one interval.
+    assert 0.5 not in slept and any(s > 0.5 for s in slept)
+    assert emulator.request_count("getProgress") == 1
