@@ -107,6 +107,7 @@ class SharedPoller:
         self._reads_idle.set()
         #: This process's share of a rate limit, in requests/s (read once, where the API has one).
         self._rate: float | None = None
+        self._closed = False
 
     # -- what a trigger calls ---------------------------------------------------------------
 
@@ -140,8 +141,15 @@ class SharedPoller:
                 return await self.client.get_import_state(job_id, self.db_name)
         job = self.jobs[job_id]
         self._ensure_running()  # the round loop plans (and lists, where that pays)
-        if job_id not in self._listed and job.state is None and self.autostart and self._traits().paged:
-            # Zilliz Cloud: the next round's page may serve this job's first sight (each read counts against 20/s).
+        if (
+            job_id not in self._listed
+            and job.state is None
+            and self.autostart
+            and self._traits().paged
+            and self.last_plan.spacing == 1
+        ):
+            # Zilliz Cloud: the next round's page may serve this job's first sight (each read counts against 20/s);
+            # where lists are spaced out (dearer than reads), it is read now, as per-job polling would.
             await self._round_after(self.started)
             if job_id in self._listed and job.stored > job.round and (job.state is not None or job.error is not None):
                 return self._answer(job)
@@ -208,17 +216,17 @@ class SharedPoller:
         """Until a round later than ``round`` has completed (or lists are no longer used)."""
         self._ensure_running()
         async with self._round_done:
-            await self._round_done.wait_for(lambda: self.round > round or not self.coalescing)
+            await self._round_done.wait_for(lambda: self.round > round or not self.coalescing or self._closed)
 
     # -- the round loop -----------------------------------------------------------------------
 
     def _ensure_running(self) -> None:
-        if self.autostart and (self._task is None or self._task.done()):
+        if self.autostart and not self._closed and (self._task is None or self._task.done()):
             self._task = asyncio.get_running_loop().create_task(self._loop(), name="milvus-import-poller")
 
     async def _loop(self) -> None:
         failures = 0
-        while self.jobs and self.coalescing:
+        while self.jobs and self.coalescing and not self._closed:
             self.started += 1
             try:
                 list_error = await self._run_round()
@@ -491,11 +499,19 @@ class SharedPoller:
         self.list_trusted = False
 
     async def aclose(self) -> None:
-        """Stop the round loop and close the shared client."""
-        if self._task is not None:
-            self._task.cancel()
+        """Stop the round loop and close the shared client.
+
+        The loop is cancelled until it has ended: on Python 3.11 and older, ``asyncio.wait_for`` swallows a
+        cancel that arrives as its inner wait completes, and one cancel alone could leave the loop running.
+        """
+        self._closed = True
+        task = self._task
+        if task is not None:
+            while not task.done():
+                task.cancel()
+                await asyncio.wait({task}, timeout=1.0)
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+                task.result()
         await self.client.aclose()
 
 

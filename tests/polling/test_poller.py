@@ -429,7 +429,8 @@ async def test_cloud_lists_only_as_often_as_rate_limited_reads_would_cost(
 async def test_the_round_loop_waits_the_spacing_of_a_paced_list(
     make_emulator: MakeEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The loop itself sleeps the spaced rounds' intervals; readers of listed jobs wait for the next round."""
+    """The loop itself sleeps the spaced rounds' intervals; readers of listed jobs wait for the next round, and a
+    wait that starts meanwhile is read at once (one read is cheaper than those lists) instead of waiting."""
     monkeypatch.setenv("AIRFLOW__MILVUS__CLOUD_REQUESTS_PER_SECOND", "6")
     emulator = make_emulator(mode="cloud", speed=0, token=DEFAULT_API_KEY, rate_limit=None)
     jobs = start_jobs(emulator, 150)
@@ -443,6 +444,9 @@ async def test_the_round_loop_waits_the_spacing_of_a_paced_list(
         await asyncio.wait_for(asyncio.gather(*pauses), 60)  # the next round: a measured list
         await asyncio.wait_for(asyncio.gather(*(poller.read(job) for job in jobs)), 60)
         assert poller.last_plan.spacing > 1
+        new = start_jobs(emulator, 1)[0]
+        poller.watch(new, 0.5)
+        assert (await asyncio.wait_for(poller.read(new), 60)).task_id == new
         for _ in range(500):
             if any(s > 0.5 for s in slept):
                 break
@@ -451,4 +455,33 @@ async def test_the_round_loop_waits_the_spacing_of_a_paced_list(
         await poller.aclose()
     # The readers never slept their own 0.5 s (they wait for rounds); the loop slept more than one interval.
     assert 0.5 not in slept and any(s > 0.5 for s in slept)
-    assert emulator.request_count("getProgress") == 1
+    assert emulator.request_count("getProgress") == 2  # the first measure, and the new wait's first read
+
+
+async def test_closing_ends_a_round_loop_that_swallowed_a_cancel(
+    make_emulator: MakeEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Python 3.11's ``asyncio.wait_for`` can swallow a cancel (its inner wait done at that moment): the loop must
+    end all the same when the poller is closed, not poll on forever while ``aclose`` waits for it."""
+    emulator = make_emulator(speed=0)
+    jobs = start_jobs(emulator, 5)
+    poller = SharedPoller(client_for(emulator, "rest"))
+    for job in jobs:
+        poller.watch(job, 0.2)
+    swallowed: list[float] = []
+    sleeping = asyncio.Event()
+
+    async def deaf(seconds: float) -> None:
+        sleeping.set()
+        try:
+            await real_sleep(max(seconds, 5.0))  # long enough that the cancel finds the loop here
+        except asyncio.CancelledError:
+            if swallowed:
+                raise
+            swallowed.append(seconds)  # as wait_for on 3.11 may: the loop goes on
+
+    await asyncio.wait_for(asyncio.gather(*(poller.read(job) for job in jobs)), 30)
+    monkeypatch.setattr(poller_module.asyncio, "sleep", deaf)
+    await asyncio.wait_for(sleeping.wait(), 30)  # the round loop sleeps between rounds
+    await asyncio.wait_for(poller.aclose(), 30)
+    assert swallowed and poller._task is not None and poller._task.done()
