@@ -501,7 +501,7 @@ class SharedPoller:
     async def aclose(self) -> None:
         """Stop the round loop and close the shared client.
 
-        The loop is cancelled until it has ended: on Python 3.11 and older, ``asyncio.wait_for`` swallows a
+        The loop is cancelled until it has ended: on Python 3.11, ``asyncio.wait_for`` swallows a
         cancel that arrives as its inner wait completes, and one cancel alone could leave the loop running.
         """
         self._closed = True
